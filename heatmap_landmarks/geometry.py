@@ -1,0 +1,117 @@
+"""Image geometry: the one home of pixel <-> patient (RAS) coordinates.
+
+Conventions used throughout the package:
+
+* Arrays are indexed ``(frame, row, column)``; in Slicer's words KJI.
+* A pixel index is ``(i, j, k) = (column, row, frame)``, 0-based, at the
+  pixel *centre*. 2D points are ``(x, y) = (column, row)`` in pixels.
+* Patient coordinates are RAS in millimetres, as in 3D Slicer. (DICOM, ITK and
+  SimpleITK use LPS; :mod:`heatmap_landmarks.io` converts at the file boundary.)
+
+``ras = direction @ (spacing * ijk) + origin``
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Flip between LPS (DICOM/ITK) and RAS (Slicer): negate x and y.
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+
+
+@dataclass(frozen=True, eq=False)
+class Geometry:
+    """Placement of a (frames, rows, columns) array in patient space.
+
+    Attributes:
+        spacing: ``(3,)`` float64, mm per pixel along (column i, row j, frame k).
+        origin: ``(3,)`` float64, RAS mm of the centre of pixel (0, 0, 0).
+        direction: ``(3, 3)`` float64; column ``c`` is the RAS unit vector of
+            axis ``c`` (i, j, k).
+
+    >>> g = Geometry(spacing=(0.5, 0.5, 8.0), origin=(10.0, 20.0, 30.0))
+    >>> g.pixel_to_ras([[2, 4, 1]]).tolist()
+    [[11.0, 22.0, 38.0]]
+    >>> g.ras_to_pixel(g.pixel_to_ras([[2, 4, 1]])).round(6).tolist()
+    [[2.0, 4.0, 1.0]]
+    """
+
+    spacing: np.ndarray = field(default_factory=lambda: np.ones(3))
+    origin: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    direction: np.ndarray = field(default_factory=lambda: np.eye(3))
+
+    def __post_init__(self) -> None:
+        spacing = np.asarray(self.spacing, dtype=np.float64).reshape(-1)
+        origin = np.asarray(self.origin, dtype=np.float64).reshape(-1)
+        direction = np.asarray(self.direction, dtype=np.float64)
+        if spacing.shape != (3,) or origin.shape != (3,) or direction.shape != (3, 3):
+            raise ValueError(
+                f"Geometry needs spacing (3,), origin (3,), direction (3,3); got "
+                f"{spacing.shape}, {origin.shape}, {direction.shape}"
+            )
+        if not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
+            raise ValueError(f"Geometry spacing must be finite and positive, got {spacing.tolist()}")
+        if not (np.all(np.isfinite(origin)) and np.all(np.isfinite(direction))):
+            raise ValueError("Geometry origin and direction must be finite")
+        if abs(np.linalg.det(direction)) < 1e-6:
+            raise ValueError(f"Geometry direction matrix is singular: {direction.tolist()}")
+        for name, value in (("spacing", spacing), ("origin", origin), ("direction", direction)):
+            value.setflags(write=False)
+            object.__setattr__(self, name, value)
+
+    # -- matrices ---------------------------------------------------------
+    def ijk_to_ras(self) -> np.ndarray:
+        """``(4, 4)`` homogeneous matrix mapping (i, j, k, 1) to (R, A, S, 1)."""
+        m = np.eye(4)
+        m[:3, :3] = self.direction * self.spacing[None, :]
+        m[:3, 3] = self.origin
+        return m
+
+    def ras_to_ijk(self) -> np.ndarray:
+        """``(4, 4)`` inverse of :meth:`ijk_to_ras`."""
+        return np.linalg.inv(self.ijk_to_ras())
+
+    @classmethod
+    def from_ijk_to_ras(cls, matrix: np.ndarray) -> "Geometry":
+        """Build from a ``(4, 4)`` IJK->RAS matrix (e.g. a Slicer volume node's)."""
+        m = np.asarray(matrix, dtype=np.float64)
+        if m.shape != (4, 4):
+            raise ValueError(f"IJK->RAS matrix must be (4,4), got {m.shape}")
+        linear = m[:3, :3]
+        spacing = np.linalg.norm(linear, axis=0)
+        return cls(spacing=spacing, origin=m[:3, 3].copy(), direction=linear / spacing[None, :])
+
+    # -- points -------------------------------------------------------------
+    def pixel_to_ras(self, ijk) -> np.ndarray:
+        """Map ``(N, 3)`` pixel indices (column, row, frame) to ``(N, 3)`` RAS mm."""
+        p = np.atleast_2d(np.asarray(ijk, dtype=np.float64))
+        return p @ (self.direction * self.spacing[None, :]).T + self.origin
+
+    def ras_to_pixel(self, ras) -> np.ndarray:
+        """Map ``(N, 3)`` RAS mm to ``(N, 3)`` fractional pixel indices (column, row, frame)."""
+        p = np.atleast_2d(np.asarray(ras, dtype=np.float64)) - self.origin
+        return np.linalg.solve(self.direction * self.spacing[None, :], p.T).T
+
+    # -- derived ------------------------------------------------------------
+    def with_spacing(self, spacing) -> "Geometry":
+        """Same origin and direction, new spacing (the pixel-(0,0,0) centre stays put)."""
+        return Geometry(spacing=spacing, origin=self.origin, direction=self.direction)
+
+    def frame(self, k: int) -> "Geometry":
+        """Geometry of the single frame ``k`` (its origin moved to that frame)."""
+        origin = self.pixel_to_ras([[0.0, 0.0, float(k)]])[0]
+        return Geometry(spacing=self.spacing, origin=origin, direction=self.direction)
+
+    def almost_equal(self, other: "Geometry", atol: float = 1e-6) -> bool:
+        return bool(np.allclose(self.ijk_to_ras(), other.ijk_to_ras(), atol=atol))
+
+    def to_dict(self) -> dict:
+        return {"spacing": self.spacing.tolist(), "origin": self.origin.tolist(), "direction": self.direction.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Geometry":
+        return cls(spacing=d["spacing"], origin=d["origin"], direction=d["direction"])
+
+    def __repr__(self) -> str:
+        return f"Geometry(spacing={self.spacing.tolist()}, origin={self.origin.tolist()}, direction={self.direction.tolist()})"
