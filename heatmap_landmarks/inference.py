@@ -88,10 +88,12 @@ class Predictor:
     >>> pred = p.predict_cardiac(frames, spacing_xy=(1.2, 1.2))  # doctest: +SKIP
     """
 
-    def __init__(self, weights: str | os.PathLike = "cardiac_sax", *, device: str = "cpu", batch_size: int = 8):
+    def __init__(self, weights: str | os.PathLike = "cardiac_sax", *, device: str = "cpu", batch_size: int = 8,
+                 fast: bool = True):
         import torch
 
         from .checkpoint import load_checkpoint
+        from .models.common import prepare_for_inference
 
         if batch_size < 1:
             raise InputError(None, f"batch size must be >= 1, got {batch_size}")
@@ -99,6 +101,10 @@ class Predictor:
         self.weights_path = resolve_weights(weights)
         self.model, self.card = load_checkpoint(self.weights_path, device=str(self.device))
         self.model.eval()
+        # Batch norm folded into the convs and NHWC layout: ~2x faster on CPU
+        # (oneDNN); outputs agree with the plain model to float32 rounding.
+        self._net = prepare_for_inference(self.model) if fast else self.model
+        self._channels_last = fast
         self.batch_size = int(batch_size)
         self._torch = torch
 
@@ -116,7 +122,9 @@ class Predictor:
         torch = self._torch
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
-            y = self.model(x)
+            if self._channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = self._net(x)
             if self.card.task == "sutures":
                 y = torch.sigmoid(y)  # trained on logits
             else:
@@ -146,6 +154,7 @@ class Predictor:
             frames, spacing_xy, target_spacing_mm=card.input_spacing_mm, size=tuple(card.input_size),
             percentiles=(norm.get("low", 1.0), norm.get("high", 99.0)), source=source)
         n, names = net.shape[0], self.names
+        height, width = frames.shape[1:3]
         decoder = dict(card.decoder or {})
         points = np.full((n, len(names), 2), np.nan, np.float32)
         conf = np.zeros((n, len(names)), np.float32)
@@ -157,14 +166,18 @@ class Predictor:
             out = self._forward(net[start:stop, None])
             for b, hm in enumerate(out):
                 p, c = self._decode_cardiac(hm, names, decoder)
-                points[start + b] = transform.to_original(p)
-                conf[start + b] = c
+                p = transform.to_original(p)
+                # A blob in the zero padding around a small image is no landmark.
+                outside = ~((p[:, 0] >= -0.5) & (p[:, 0] <= width - 0.5) & (p[:, 1] >= -0.5) & (p[:, 1] <= height - 0.5))
+                p[outside] = np.nan
+                points[start + b] = p
+                conf[start + b] = np.where(outside, 0.0, c)
                 if heatmaps is not None:
                     heatmaps[start + b] = transform.heatmap_to_original(hm.max(axis=0))
             if progress is not None:
                 progress(stop, n)
         return CardiacPrediction(names=names, points=points, confidence=conf, heatmaps=heatmaps,
-                                 notes=list(transform.notes) if transform.notes else [])
+                                 notes=[transform.notes] if transform.notes else [])
 
     def _decode_cardiac(self, heatmap: np.ndarray, names: list, decoder: dict):
         """``(C, h, w)`` -> ``((L, 2) network px, (L,))``."""

@@ -1,0 +1,110 @@
+"""Predictor: real inference with tiny real models (no mocks)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from heatmap_landmarks.checkpoint import ModelCard, save_checkpoint
+from heatmap_landmarks.errors import InputError
+from heatmap_landmarks.inference import Cancelled, Predictor, select_device
+from heatmap_landmarks.models import CardiacGenerator, CardiacGeneratorConfig
+from heatmap_landmarks.testing import draw_spot_frame, make_spot_detector
+
+
+@pytest.fixture(scope="module")
+def spot_card(tmp_path_factory):
+    return make_spot_detector(tmp_path_factory.mktemp("spot"))
+
+
+@pytest.fixture(scope="module")
+def tiny_cardiac_card(tmp_path_factory):
+    torch.manual_seed(0)
+    config = CardiacGeneratorConfig(out_channels=3, base_width=4, max_width=8, depth=2, encoder_convs=1, ffe_blocks=1)
+    model = CardiacGenerator(config).eval()
+    card = ModelCard(name="tiny-sax", task="cardiac", view="sax", architecture="CardiacGenerator",
+                     config=config.to_dict(), landmark_names=["RVI-1", "RVI-2", "LVC"], heatmap_mode="per_landmark",
+                     sigma2=7.0, input_size=[64, 64], input_spacing_mm=2.0,
+                     normalisation={"method": "percentile", "low": 1, "high": 99},
+                     decoder={"min_confidence": 0.0}, training_data="none: random init (tests)")
+    _, card_path = save_checkpoint(model, card, tmp_path_factory.mktemp("tiny") / "tiny_sax")
+    return card_path
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 5])
+def test_sutures_stream_finds_spots_in_order(spot_card, batch_size):
+    truths = [[[20.0, 10.0]], [], [[50.0, 30.0], [12.0, 25.0]], [[30.0, 20.0]]]
+    frames = [draw_spot_frame((40, 70), t) if t else draw_spot_frame((40, 70), []) for t in truths]
+    seen = []
+    preds = list(Predictor(spot_card, batch_size=batch_size).predict_sutures(
+        iter(frames), progress=lambda done, total: seen.append(done), total=len(frames)))
+    assert len(preds) == len(frames)
+    for pred, truth in zip(preds, truths):
+        assert pred.heatmap.shape == (40, 70)
+        got = sorted(pred.points.round(1).tolist())
+        assert got == sorted(truth)
+    assert seen[-1] == len(frames)
+
+
+def test_sutures_odd_frame_sizes_are_padded_not_distorted(spot_card):
+    frames = [draw_spot_frame((41, 70), [[10.0, 35.0]]), draw_spot_frame((37, 53), [[45.0, 5.0]])]
+    preds = list(Predictor(spot_card, batch_size=4).predict_sutures(frames))
+    assert [p.heatmap.shape for p in preds] == [(41, 70), (37, 53)]
+    np.testing.assert_allclose(preds[0].points, [[10.0, 35.0]], atol=0.1)
+    np.testing.assert_allclose(preds[1].points, [[45.0, 5.0]], atol=0.1)
+
+
+def test_fast_path_matches_plain_model(tiny_cardiac_card):
+    rng = np.random.default_rng(0)
+    frames = rng.random((3, 50, 60)).astype(np.float32)
+    fast = Predictor(tiny_cardiac_card, fast=True).predict_cardiac(frames, (1.5, 1.5))
+    plain = Predictor(tiny_cardiac_card, fast=False).predict_cardiac(frames, (1.5, 1.5))
+    np.testing.assert_allclose(fast.heatmaps, plain.heatmaps, atol=1e-4)
+
+
+def test_cardiac_shapes_and_original_grid(tiny_cardiac_card):
+    frames = np.random.default_rng(1).random((5, 90, 120)).astype(np.float32)
+    calls = []
+    pred = Predictor(tiny_cardiac_card, batch_size=2).predict_cardiac(
+        frames, (1.0, 1.0), progress=lambda d, t: calls.append((d, t)))
+    assert pred.names == ["RVI-1", "RVI-2", "LVC"]
+    assert pred.points.shape == (5, 3, 2) and pred.points.dtype == np.float32
+    assert pred.confidence.shape == (5, 3)
+    assert pred.heatmaps.shape == (5, 90, 120)
+    assert calls == [(2, 5), (4, 5), (5, 5)]
+    found = ~np.isnan(pred.points[..., 0])
+    assert np.all(pred.points[found] >= -0.5)
+    assert np.all(pred.points[found][:, 0] <= 119.5) and np.all(pred.points[found][:, 1] <= 89.5)
+
+
+def test_large_image_is_resampled_and_says_so(tiny_cardiac_card):
+    pred = Predictor(tiny_cardiac_card).predict_cardiac(np.random.default_rng(2).random((1, 300, 300)), (0.7, 0.7),
+                                                        return_heatmaps=False)
+    assert pred.heatmaps is None
+    assert pred.notes and "0.7" in pred.notes[0]
+
+
+def test_cancel_stops_between_batches(tiny_cardiac_card):
+    predictor = Predictor(tiny_cardiac_card, batch_size=2)
+    done = []
+    with pytest.raises(Cancelled):
+        predictor.predict_cardiac(np.zeros((6, 32, 32), np.float32) + np.arange(32), (1.0, 1.0),
+                                  progress=lambda d, t: done.append(d), should_cancel=lambda: len(done) >= 1)
+    assert done == [2]
+
+
+def test_wrong_task_is_a_clear_error(spot_card, tiny_cardiac_card):
+    with pytest.raises(InputError, match="not a cardiac"):
+        Predictor(spot_card).predict_cardiac(np.zeros((1, 16, 16)), (1, 1))
+    with pytest.raises(InputError, match="not a suture"):
+        list(Predictor(tiny_cardiac_card).predict_sutures([np.zeros((32, 32, 3), np.float32)]))
+
+
+def test_bad_settings_are_clear_errors(tmp_path, spot_card):
+    with pytest.raises(InputError, match="batch size"):
+        Predictor(spot_card, batch_size=0)
+    with pytest.raises(InputError, match="not found"):
+        Predictor(tmp_path / "missing.json")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="CUDA is not available"):
+            select_device("cuda")
