@@ -84,8 +84,9 @@ class Predictor:
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         batch_size: frames per forward pass.
 
-    >>> p = Predictor("cardiac_sax")                          # doctest: +SKIP
-    >>> pred = p.predict_cardiac(frames, spacing_xy=(1.2, 1.2))  # doctest: +SKIP
+    Example (``frames`` is a ``(F, H, W)`` array)::
+
+        pred = Predictor("cardiac_sax").predict_cardiac(frames, spacing_xy=(1.2, 1.2))
     """
 
     def __init__(self, weights: str | os.PathLike = "cardiac_sax", *, device: str = "cpu", batch_size: int = 8,
