@@ -1,0 +1,391 @@
+"""Cardiac Landmark GAN: RV insertion points, LV axis points and mitral valve hinges on cardiac MR.
+
+Module, parameter node, Widget and self-test. All processing is in
+``CardiacLandmarkGANLib.logic.CardiacLandmarkGANLogic`` (no Qt), which the
+Widget calls once per button; the detection pipeline itself is
+``heatmap_landmarks.cardiac``, shared with the ``heatmap-landmarks cardiac``
+command line.
+"""
+import logging
+import os
+import pathlib
+import tempfile
+from typing import Annotated, Optional
+
+import slicer
+import vtk
+from slicer import vtkMRMLScalarVolumeNode
+from slicer.i18n import tr as _
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+# Re-exported so that scripts can use ``CardiacLandmarkGAN.CardiacLandmarkGANLogic()``.
+from CardiacLandmarkGANLib.logic import CardiacLandmarkGANLogic, CardiacLandmarkGANResult  # noqa: F401
+
+SCRIPTING_EXAMPLE = """import CardiacLandmarkGAN
+logic = CardiacLandmarkGAN.CardiacLandmarkGANLogic()
+result = logic.detect(getNode("MyCine"), view="sax")   # a volume, a sequence, its browser or its proxy
+print(result.summary())
+result.markupsNode, result.heatmapNode, result.tableNode, result.measurements"""
+
+
+#
+# CardiacLandmarkGAN
+#
+class CardiacLandmarkGAN(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("Cardiac Landmark GAN")
+        self.parent.categories = ["Cardiac"]
+        self.parent.dependencies = ["Sequences", "Markups"]
+        self.parent.contributors = ["Heatmap Landmarks team"]
+        self.parent.helpText = _("""
+Detects cardiac MR landmarks with a U-Net heatmap generator trained as a GAN:
+<ul>
+<li><b>Short axis</b>: RV insertion points RVI-1 (anterior) and RVI-2 (inferior), and the LV centre, named
+<b>BCA</b> on the most basal and <b>ACA</b> on the most apical slice of a stack (the basal end is the one where the
+RV insertions are found); on a single slice the centre is called LVC.</li>
+<li><b>Long axis</b> (4- or 2-chamber): mitral valve hinge points MV-1 and MV-2.</li>
+</ul>
+Input: a volume (one slice or a stack), or a cine (the proxy volume of a sequence browser: the whole sequence is
+processed and the results follow the browser's frame). Results: the heatmap as an inferno overlay, editable points
+whose descriptions hold their confidence, a table of points and a table of measurements (mitral annulus diameter
+and its excursion over the cycle, LV long-axis length, RV insertion angle). Every run makes new nodes; nothing is
+overwritten.
+<p><b>The shipped demo weights were trained on synthetic phantoms only.</b> They show how the module works; they are
+not validated on patient images and must not be used for clinical decisions.</p>
+<p>Python console:</p><pre>{example}</pre>
+<p>Command line: <code>heatmap-landmarks cardiac INPUT --view sax --out DIR</code>, or
+<code>heatmap-landmarks demo</code>.</p>
+""").format(example=SCRIPTING_EXAMPLE.replace("<", "&lt;"))
+        self.parent.acknowledgementText = _("""
+After "Cardiac Landmark Detection using Generative Adversarial Networks from Cardiac MR Images" (Kanakatte et al.):
+U-Net generator, PatchGAN discriminator, Huber and foreground pixel losses.
+""")
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+#
+# Sample data: phantom cines generated on this computer (nothing is downloaded)
+#
+def loadCardiacPhantom(source):
+    """SampleData custom loader: install missing packages if the user agrees, then generate and load."""
+    from heatmap_landmarks.mrml.dependencies import ensure_dependencies
+
+    with slicer.util.tryWithErrorDisplay(_("Could not make the cardiac phantom cine."), waitCursor=True):
+        if not ensure_dependencies(purpose=_("the cardiac phantom cine")):
+            return None
+        from CardiacLandmarkGANLib.sampledata import loadSample
+
+        sequence = _sequenceOf(loadSample(source.sampleName))
+        browser = slicer.modules.sequences.logic().GetFirstBrowserNodeForSequenceNode(sequence) if sequence else None
+        if browser is None:
+            return sequence
+        proxy = browser.GetProxyNode(sequence)
+        slicer.util.setSliceViewerLayers(background=proxy, foreground=None, fit=True)
+        slicer.modules.sequences.showSequenceBrowser(browser)
+        return proxy
+    return None
+
+
+def _sequenceOf(nodes):
+    """The sequence node among what SampleData loaded (it may hand back the proxy or the browser too)."""
+    for node in nodes or []:
+        if hasattr(node, "IsA") and node.IsA("vtkMRMLSequenceNode"):
+            return node
+        if hasattr(node, "IsA") and node.IsA("vtkMRMLSequenceBrowserNode"):
+            return node.GetMasterSequenceNode()
+        if hasattr(node, "IsA"):
+            browser = slicer.modules.sequences.logic().GetFirstBrowserNodeForProxyNode(node)
+            if browser is not None:
+                return browser.GetSequenceNode(node)
+    return None
+
+
+def registerSampleData():
+    import SampleData
+
+    from CardiacLandmarkGANLib import sampledata
+
+    for name in sampledata.SAMPLES:
+        if any(s.sampleName == name for s in SampleData.SampleDataLogic.sampleDataSourcesByCategory(sampledata.CATEGORY)):
+            continue
+        icon = os.path.join(os.path.dirname(__file__), "Resources", "Icons", f"{name}.png")
+        SampleData.SampleDataLogic.registerCustomSampleDataSource(
+            category=sampledata.CATEGORY,
+            sampleName=name,
+            thumbnailFileName=icon,
+            # SampleData wants a URI and a file name; the custom loader generates the file locally instead.
+            uris=pathlib.Path(sampledata.generatedPath(name)).as_uri(),
+            fileNames=f"{name}.seq.nrrd",
+            nodeNames=name,
+            loadFileType="SequenceFile",
+            customDownloader=loadCardiacPhantom,
+        )
+
+
+#
+# Parameter node
+#
+@parameterNodeWrapper
+class CardiacLandmarkGANParameterNode:
+    """Everything the panel shows, saved with the scene.
+
+    inputVolume - a volume, or the proxy volume of a cine's sequence browser.
+    view - "auto", "sax" or "lax".
+    weightsPath - a model card (.json) or .safetensors file; empty = the shipped demo weights.
+    device - "cpu" or "cuda".
+    opacity - heatmap overlay opacity.
+    heatmapThreshold - heatmap values below it are transparent.
+    batchSize - frames per forward pass.
+    """
+
+    inputVolume: vtkMRMLScalarVolumeNode
+    view: Annotated[str, Choice(["auto", "sax", "lax"])] = "auto"
+    weightsPath: pathlib.Path
+    device: Annotated[str, Choice(["cpu", "cuda"])] = "cpu"
+    opacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.6
+    heatmapThreshold: Annotated[float, WithinRange(0.0, 0.95)] = 0.1
+    batchSize: Annotated[int, WithinRange(1, 64)] = 8
+
+
+def _pathOrNone(path) -> Optional[str]:
+    """A path parameter, or None when unset (the wrapper's empty path is '.')."""
+    text = os.fspath(path) if path is not None else ""
+    return None if text in ("", ".") else text
+
+
+#
+# Widget
+#
+class CardiacLandmarkGANWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._running = False
+        self._cudaChecked = None  # None: not checked yet (torch is imported only when the panel is shown)
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/CardiacLandmarkGAN.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.ui.progressBar.setVisible(False)
+        self.ui.weightsPathLineEdit.nameFilters = [_("Model cards (*.json)"), _("Weights (*.safetensors)")]
+
+        self.logic = CardiacLandmarkGANLogic()
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.opacitySliderWidget.connect("valueChanged(double)", self.onOpacityChanged)
+        self.ui.inputSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onInputChanged)
+
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+        self._updateDeviceChoices()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(CardiacLandmarkGANParameterNode(self.logic.getParameterNode()))
+        if not self._parameterNode.inputVolume:
+            first = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if first and not first.IsA("vtkMRMLLabelMapVolumeNode"):
+                self._parameterNode.inputVolume = first
+
+    def setParameterNode(self, inputParameterNode: Optional[CardiacLandmarkGANParameterNode]) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+        self._updateDeviceChoices(check=False)
+        self._updateButtons()
+
+    def _updateDeviceChoices(self, check: bool = True) -> None:
+        """Enable the CUDA entry only when torch sees a GPU (torch is imported here, not at module load)."""
+        if check and self._cudaChecked is None:
+            import importlib.util
+
+            if importlib.util.find_spec("torch") is not None:
+                import torch
+
+                self._cudaChecked = bool(torch.cuda.is_available())
+        available = bool(self._cudaChecked)
+        combo = self.ui.deviceComboBox
+        index = combo.findText("cuda")
+        if index >= 0:
+            item = combo.model().item(index)
+            if item is not None:
+                item.setEnabled(available)
+                item.setToolTip("" if available else _("No CUDA GPU visible to PyTorch (or PyTorch is not installed)"))
+        if not available and self._parameterNode and self._parameterNode.device == "cuda":
+            self._parameterNode.device = "cpu"
+
+    def _updateButtons(self, caller=None, event=None) -> None:
+        hasInput = bool(self._parameterNode and self._parameterNode.inputVolume)
+        if self._running:
+            self.ui.applyButton.text = _("Cancel")
+            self.ui.applyButton.toolTip = _("Stop after the current batch; nothing is added to the scene.")
+            self.ui.applyButton.enabled = True
+        else:
+            self.ui.applyButton.text = _("Detect landmarks")
+            self.ui.applyButton.toolTip = (_("Detect cardiac landmarks on the input") if hasInput
+                                           else _("Select an input volume or cine first"))
+            self.ui.applyButton.enabled = hasInput
+        for box in (self.ui.inputsCollapsibleButton, self.ui.advancedCollapsibleButton):
+            box.enabled = not self._running
+
+    def onInputChanged(self, node) -> None:
+        self.ui.inputInfoLabel.text = self.logic.describeInput(node) if node is not None else ""
+
+    # -- actions -------------------------------------------------------------
+    def _onProgress(self, fraction: float, message: str) -> None:
+        self.ui.progressBar.value = int(round(100 * fraction))
+        self.ui.progressBar.setFormat(f"{message}  %p%")
+        slicer.app.processEvents()  # lets the Cancel click through
+
+    def onApplyButton(self) -> None:
+        if self._running:
+            self.logic.cancel()
+            self.ui.progressBar.setFormat(_("Cancelling...") + "  %p%")
+            return
+        from heatmap_landmarks.inference import Cancelled
+        from heatmap_landmarks.mrml.dependencies import ensure_dependencies
+
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("Cardiac landmark detection failed."), waitCursor=False):
+            if not ensure_dependencies(purpose=_("cardiac landmark detection")):
+                return
+            self._running = True
+            self.ui.progressBar.value = 0
+            self.ui.progressBar.setVisible(True)
+            self._updateButtons()
+            try:
+                result = self.logic.detect(
+                    p.inputVolume, view=p.view, weights=_pathOrNone(p.weightsPath), device=p.device,
+                    batchSize=p.batchSize, progressCallback=self._onProgress,
+                    heatmapThreshold=p.heatmapThreshold, opacity=p.opacity)
+            except Cancelled:
+                self.ui.resultsLabel.text = _("Cancelled; nothing was added to the scene.")
+                return
+            finally:
+                self._running = False
+                self.ui.progressBar.setVisible(False)
+                self._updateButtons()
+            self.ui.resultsLabel.text = result.summary()
+            selection = slicer.app.applicationLogic().GetSelectionNode()
+            selection.SetActiveTableID(result.tableNode.GetID())
+            slicer.app.applicationLogic().PropagateTableSelection()
+
+    def onOpacityChanged(self, value: float) -> None:
+        if self.logic is not None and not self._running:
+            self.logic.setOverlayOpacity(value)
+
+
+#
+# Self-test: the same checks run under pytest on slicer-core (CardiacLandmarkGAN/Testing/Python)
+#
+class CardiacLandmarkGANTest(ScriptedLoadableModuleTest):
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def _folder(self) -> str:
+        if not hasattr(self, "_tmp"):
+            self._tmp = tempfile.mkdtemp(prefix="CardiacLandmarkGANTest-", dir=slicer.app.temporaryPath)
+        return self._tmp
+
+    def _run(self, name: str) -> None:
+        from CardiacLandmarkGANLib import selftest
+
+        self.setUp()
+        self.delayDisplay(f"Running {name}")
+        getattr(selftest, name)(slicer.mrmlScene, self._folder())
+
+    def runTest(self):
+        from heatmap_landmarks.mrml.dependencies import ensure_dependencies
+
+        ensure_dependencies(ask=not slicer.app.testingEnabled(), purpose=_("the Cardiac Landmark GAN self-test"))
+        self.test_CardiacLandmarkGAN_singleSlice()
+        self.test_CardiacLandmarkGAN_stackNaming()
+        self.test_CardiacLandmarkGAN_cine()
+        self.test_CardiacLandmarkGAN_3dCine()
+        self.test_CardiacLandmarkGAN_rerunKeepsEdits()
+        self.test_CardiacLandmarkGAN_greyRgbAndLargeImage()
+        self.test_CardiacLandmarkGAN_badInputs()
+        self.test_CardiacLandmarkGAN_cancel()
+        self.test_CardiacLandmarkGAN_autoView()
+        self.test_CardiacLandmarkGAN_shippedWeightsAccuracy()
+        self.test_CardiacLandmarkGAN_sampleData()
+        self.delayDisplay(_("Test passed"))
+
+    def test_CardiacLandmarkGAN_singleSlice(self):
+        self._run("check_single_slice")
+
+    def test_CardiacLandmarkGAN_stackNaming(self):
+        self._run("check_stack_naming")
+
+    def test_CardiacLandmarkGAN_cine(self):
+        self._run("check_cine")
+
+    def test_CardiacLandmarkGAN_3dCine(self):
+        self._run("check_3d_cine")
+
+    def test_CardiacLandmarkGAN_rerunKeepsEdits(self):
+        self._run("check_rerun_keeps_edits")
+
+    def test_CardiacLandmarkGAN_greyRgbAndLargeImage(self):
+        self._run("check_grey_rgb_and_large_image")
+
+    def test_CardiacLandmarkGAN_badInputs(self):
+        self._run("check_bad_inputs")
+
+    def test_CardiacLandmarkGAN_cancel(self):
+        self._run("check_cancel_rolls_back")
+
+    def test_CardiacLandmarkGAN_autoView(self):
+        self._run("check_auto_view")
+
+    def test_CardiacLandmarkGAN_shippedWeightsAccuracy(self):
+        self._run("check_shipped_weights_accuracy")
+
+    def test_CardiacLandmarkGAN_sampleData(self):
+        """The LAX phantom sample loads as a sequence with a browser and runs through the Logic."""
+        from CardiacLandmarkGANLib.sampledata import loadSample
+
+        self.setUp()
+        sequence = _sequenceOf(loadSample("CardiacPhantomLAXCine"))
+        self.assertIsNotNone(sequence)
+        self.assertEqual(sequence.GetNumberOfDataNodes(), 20)
+        result = CardiacLandmarkGANLogic().detect(sequence, view="lax")
+        self.assertEqual(result.markupsSequenceNode.GetNumberOfDataNodes(), sequence.GetNumberOfDataNodes())
+        logging.info(result.summary())

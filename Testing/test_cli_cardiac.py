@@ -1,0 +1,271 @@
+"""``heatmap-landmarks cardiac`` and ``demo`` on small files, with real inference through hand-set models.
+
+The models (``CardiacLandmarkGANLib.testdata.save_identity_checkpoint``) copy
+their input, so an image of Gaussian blobs is "detected" at the blob centres
+and every output can be checked against known positions.
+"""
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "CardiacLandmarkGAN"))
+
+from CardiacLandmarkGANLib.testdata import blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
+from heatmap_landmarks import cli, mrml  # noqa: E402
+from heatmap_landmarks.cli_cardiac import (  # noqa: E402
+    LANDMARK_COLUMNS,
+    MEASUREMENT_COLUMNS,
+    contact_sheet,
+    input_stem,
+    output_names,
+)
+from heatmap_landmarks.geometry import Geometry  # noqa: E402
+from heatmap_landmarks.io import read_image, write_image  # noqa: E402
+
+OBLIQUE = Geometry(spacing=(1.0, 1.0, 7.0), origin=(12.0, -30.0, 44.0),
+                   direction=np.array([[0.0, 0.6, 0.8], [1.0, 0.0, 0.0], [0.0, 0.8, -0.6]]))
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    import torch
+
+    torch.set_num_threads(1)
+    folder = tmp_path_factory.mktemp("models")
+    return {view: save_identity_checkpoint(folder, view) for view in ("sax", "lax")}
+
+
+def read_csv(path) -> tuple[list, list]:
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        return header, [dict(zip(header, row)) for row in reader]
+
+
+def lax_cine(n: int = 5):
+    truth = [blob_points("lax", (0.0, 1.5 * t)) for t in range(n)]
+    return np.stack([blob_frame((64, 64), list(p.values())) for p in truth]), truth
+
+
+def run(argv, capsys) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cine_nifti_all_outputs(tmp_path, models, capsys):
+    frames, truth = lax_cine(5)
+    write_image(tmp_path / "cine.nii.gz", frames, OBLIQUE, kind="2d+t")
+    out = tmp_path / "out"
+    code, stdout, _ = run(["cardiac", tmp_path / "cine.nii.gz", "--view", "lax", "--out", out,
+                           "--weights", models["lax"], "--quiet"], capsys)
+    assert code == 0, stdout
+    names = output_names("cine")
+    assert sorted(p.name for p in out.iterdir()) == sorted(names.values())  # nothing else (no staging left)
+
+    header, rows = read_csv(out / names["csv"])
+    assert tuple(header) == LANDMARK_COLUMNS == ("frame", "label", "x", "y", "r", "a", "s", "confidence")
+    assert [(int(r["frame"]), r["label"]) for r in rows] == [(t, k) for t in range(5) for k in ("MV-1", "MV-2")]
+    image = read_image(tmp_path / "cine.nii.gz")
+    for r in rows:
+        t, (x, y) = int(r["frame"]), truth[int(r["frame"])][r["label"]]
+        assert abs(float(r["x"]) - x) < 0.2 and abs(float(r["y"]) - y) < 0.2
+        np.testing.assert_allclose([float(r[k]) for k in "ras"], image.points_to_ras([[float(r["x"]), float(r["y"])]], t)[0],
+                                   atol=1e-3)
+        assert 0.9 < float(r["confidence"]) <= 1.0
+
+    markups = mrml.load_markups_json(out / names["markups"], scene=mrml.new_headless_scene(slice_views=False))
+    points, labels, descriptions = mrml.fiducials_to_arrays(markups)
+    assert labels == [r["label"] for r in rows]
+    np.testing.assert_allclose(points, [[float(r[k]) for k in "ras"] for r in rows], atol=1e-3)
+    assert descriptions[2].startswith("frame 1;") and mrml.parse_confidence(descriptions[2]) > 0.9
+
+    heat = read_image(out / names["heatmap"])
+    assert heat.kind == "2d+t" and heat.array.shape == frames.shape
+    assert heat.geometry.almost_equal(image.geometry, atol=1e-4)
+    assert 0.9 < heat.array.max() <= 1.0 and heat.array.min() >= 0.0
+
+    header, measurements = read_csv(out / names["measurements"])
+    assert tuple(header) == MEASUREMENT_COLUMNS
+    diameters = [float(m["value"]) for m in measurements if m["measurement"] == "mitral annulus diameter"]
+    assert len(diameters) == 5 and np.allclose(diameters, np.hypot(27.0, 3.0), atol=0.2)
+    excursion = {m["measurement"]: float(m["value"]) for m in measurements if m["frame"] == "-1"}
+    assert excursion["MV-1 excursion"] == pytest.approx(6.0, abs=0.2)
+
+    sheet = cv2.imread(str(out / names["overlay"]))
+    assert sheet is not None and sheet.shape[2] == 3 and sheet.shape[0] >= 256
+    assert "view lax" in stdout and "MV-1 excursion" in stdout
+
+
+def test_png_single_slice(tmp_path, models, capsys):
+    truth = blob_points("sax")
+    frame = blob_frame((64, 64), list(truth.values()))
+    cv2.imwrite(str(tmp_path / "slice.png"), np.rint(frame / frame.max() * 255).astype(np.uint8))
+    code, stdout, _ = run(["cardiac", tmp_path / "slice.png", "--view", "sax", "--out", tmp_path / "o",
+                           "--weights", models["sax"], "--quiet"], capsys)
+    assert code == 0
+    _, rows = read_csv(tmp_path / "o" / "slice_landmarks.csv")
+    assert [r["label"] for r in rows] == ["RVI-1", "RVI-2", "LVC"]
+    for r in rows:
+        assert abs(float(r["x"]) - truth[r["label"]][0]) < 0.2 and abs(float(r["y"]) - truth[r["label"]][1]) < 0.2
+    assert "named LVC" in stdout  # the single-slice naming is explained
+
+
+def test_dicom_file_geometry(tmp_path, models, capsys):
+    truth = blob_points("sax", (4.0, -2.0))
+    frame = np.rint(blob_frame((64, 64), list(truth.values()))).astype(np.int16)
+    img = sitk.GetImageFromArray(frame[None])
+    img.SetSpacing((0.9, 0.9, 6.0))
+    for tag, value in (("0020|0032", "-100\\50\\20"), ("0020|0037", "1\\0\\0\\0\\1\\0"), ("0008|0060", "MR")):
+        img.SetMetaData(tag, value)  # GDCM writes the patient position only when given as tags
+    sitk.WriteImage(img, str(tmp_path / "slice.dcm"))
+    code, _, err = run(["cardiac", tmp_path / "slice.dcm", "--view", "sax", "--out", tmp_path / "o",
+                        "--weights", models["sax"], "--quiet"], capsys)
+    assert code == 0, err
+    _, rows = read_csv(tmp_path / "o" / "slice_landmarks.csv")
+    image = read_image(tmp_path / "slice.dcm")
+    for r in rows:
+        x, y = truth[r["label"]]
+        assert abs(float(r["x"]) - x) < 0.25 and abs(float(r["y"]) - y) < 0.25
+        np.testing.assert_allclose([float(r[k]) for k in "ras"], image.points_to_ras([[float(r["x"]), float(r["y"])]])[0],
+                                   atol=1e-3)
+    # DICOM is LPS: R = -(x_lps) = 100 - 0.9 x, A = -(y_lps) = -50 - 0.9 y, S = 20.
+    r0 = rows[0]
+    np.testing.assert_allclose([float(r0["r"]), float(r0["a"]), float(r0["s"])],
+                               [100.0 - 0.9 * float(r0["x"]), -50.0 - 0.9 * float(r0["y"]), 20.0], atol=1e-3)
+
+
+def test_stack_names_bca_aca_and_lv_length(tmp_path, models, capsys):
+    drops = [(), (), (), ("RVI-1", "RVI-2")]
+    stack = np.stack([blob_frame((64, 64), list(blob_points("sax", (z, 0), drop=d).values()))
+                      for z, d in enumerate(drops)])
+    write_image(tmp_path / "stack.nrrd", stack, OBLIQUE)
+    code, stdout, _ = run(["cardiac", tmp_path / "stack.nrrd", "--view", "sax", "--out", tmp_path / "o",
+                           "--weights", models["sax"], "--quiet"], capsys)
+    assert code == 0
+    _, rows = read_csv(tmp_path / "o" / "stack_landmarks.csv")
+    frames = {r["label"]: int(r["frame"]) for r in rows if r["label"] in ("BCA", "ACA")}
+    assert frames == {"BCA": 0, "ACA": 3}
+    _, measurements = read_csv(tmp_path / "o" / "stack_measurements.csv")
+    length = [float(m["value"]) for m in measurements if m["measurement"] == "LV long-axis length"]
+    expected = np.linalg.norm(OBLIQUE.pixel_to_ras([[40, 31, 0]]) - OBLIQUE.pixel_to_ras([[43, 31, 3]]))
+    assert length == [pytest.approx(expected, abs=0.2)]
+    assert "LV long-axis length" in stdout
+
+
+def test_auto_view_takes_the_cards_view(tmp_path, models, capsys):
+    frames, _ = lax_cine(2)
+    write_image(tmp_path / "c.mha", frames, OBLIQUE, kind="2d+t")
+    code, stdout, _ = run(["cardiac", tmp_path / "c.mha", "--out", tmp_path / "o", "--weights", models["lax"],
+                           "--quiet"], capsys)
+    assert code == 0 and "view lax" in stdout
+
+
+def test_refuses_to_overwrite_then_overwrites(tmp_path, models, capsys):
+    frames, _ = lax_cine(2)
+    write_image(tmp_path / "c.nii.gz", frames, OBLIQUE, kind="2d+t")
+    argv = ["cardiac", tmp_path / "c.nii.gz", "--view", "lax", "--out", tmp_path / "o", "--weights", models["lax"],
+            "--quiet"]
+    assert run(argv, capsys)[0] == 0
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "o").iterdir()}
+    code, _, err = run(argv, capsys)
+    assert code == 2 and "already exists" in err and err.count("\n") == 1
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "o").iterdir()} == before
+    assert run(argv + ["--overwrite"], capsys)[0] == 0
+
+
+def test_progress_bar_unless_quiet(tmp_path, models, capsys):
+    frames, _ = lax_cine(3)
+    write_image(tmp_path / "c.nii.gz", frames, OBLIQUE, kind="2d+t")
+    argv = ["cardiac", tmp_path / "c.nii.gz", "--view", "lax", "--weights", models["lax"]]
+    _, _, err = run(argv + ["--out", tmp_path / "a"], capsys)
+    assert "3/3" in err and "frame" in err
+    _, _, err = run(argv + ["--out", tmp_path / "b", "--quiet"], capsys)
+    assert err == ""
+
+
+def _tampered(models, tmp_path) -> Path:
+    card = save_identity_checkpoint(tmp_path / "tampered", "lax")
+    weights = card.with_suffix(".safetensors")
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0x01
+    weights.write_bytes(bytes(data))
+    return card
+
+
+@pytest.mark.parametrize("case, fragment", [
+    ("nan", "NaN"),
+    ("missing", "does not exist"),
+    ("colour_png", "channels differ"),
+    ("tampered", "sha256 mismatch"),
+    ("wrong_view", "'lax' model but view 'sax'"),
+    ("one_pixel", "1x1"),
+])
+def test_bad_input_one_line_and_nothing_written(case, fragment, tmp_path, models, capsys):
+    weights = models["lax"]
+    view = "lax"
+    if case == "nan":
+        frames, _ = lax_cine(2)
+        frames[1, 3, 3] = np.nan
+        path = write_image(tmp_path / "bad.mha", frames, OBLIQUE, kind="2d+t")  # NIfTI writing drops NaN
+    elif case == "missing":
+        path = tmp_path / "nowhere.nii.gz"
+    elif case == "colour_png":
+        path = tmp_path / "colour.png"
+        colour = np.zeros((32, 32, 3), np.uint8)
+        colour[..., 2] = 200
+        cv2.imwrite(str(path), colour)
+    elif case == "tampered":
+        frames, _ = lax_cine(2)
+        path = write_image(tmp_path / "ok.nii.gz", frames, OBLIQUE, kind="2d+t")
+        weights = _tampered(models, tmp_path)
+    elif case == "wrong_view":
+        frames, _ = lax_cine(2)
+        path = write_image(tmp_path / "ok.nii.gz", frames, OBLIQUE, kind="2d+t")
+        view = "sax"
+    else:
+        path = write_image(tmp_path / "tiny.nrrd", np.ones((1, 1, 1), np.float32), OBLIQUE)
+    code, stdout, err = run(["cardiac", path, "--view", view, "--out", tmp_path / "o", "--weights", weights,
+                             "--quiet"], capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("heatmap-landmarks cardiac: error:") and fragment in err, err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_demo_with_given_weights(tmp_path, models, capsys):
+    out = tmp_path / "demo"
+    code, stdout, err = run(["demo", "--out", out, "--weights-sax", models["sax"], "--weights-lax", models["lax"],
+                             "--frames", "3", "--slices", "3", "--quiet"], capsys)
+    assert code == 0, err
+    for name in ("sax_stack", "sax_cine", "lax_cine"):
+        assert (out / "inputs" / f"{name}.nii.gz").is_file()
+        for file_name in output_names(name).values():
+            assert (out / file_name).is_file(), file_name
+        assert f"## {name}" in stdout
+    assert "| Landmark | Error (px) | Error (mm)" in stdout and "ms/frame" in stdout
+    assert read_image(out / "inputs" / "sax_stack.nii.gz").kind == "3d"
+    assert read_image(out / "inputs" / "lax_cine.nii.gz").kind == "2d+t"
+    code, _, err = run(["demo", "--out", out, "--weights-sax", models["sax"], "--weights-lax", models["lax"],
+                        "--frames", "3", "--slices", "3", "--quiet"], capsys)
+    assert code == 2 and "already exists" in err
+
+
+def test_contact_sheet_samples_long_inputs():
+    frames = np.random.default_rng(0).random((50, 40, 30)).astype(np.float32)
+    rows = [{"frame": 0, "label": "MV-1", "x": 3.0, "y": 4.0}]
+    sheet = contact_sheet(frames, np.zeros_like(frames), rows, tile=64)
+    assert sheet.dtype == np.uint8 and sheet.shape == (6 * 64, 6 * 64, 3)  # 36 tiles at most
+
+
+@pytest.mark.parametrize("path, stem", [("a/cine.nii.gz", "cine"), ("b/x.nrrd", "x"), ("c/dicom_dir", "dicom_dir"),
+                                        ("d/im.PNG", "im"), ("e/IM0001", "IM0001")])
+def test_input_stem(path, stem):
+    assert input_stem(path) == stem
