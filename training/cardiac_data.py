@@ -1,0 +1,302 @@
+"""Torch datasets for the cardiac landmark GAN: synthetic phantom, STACOM and ACDC.
+
+Every sample goes through the same preprocessing as inference
+(:func:`heatmap_landmarks.preprocess.prepare_cardiac`: resample to the card's
+spacing, centre pad/crop to 256x256, percentile-normalise to [0, 1]), then
+on-the-fly augmentation (:mod:`training.augment`), then heatmap encoding:
+
+* ``heatmap_mode="single"``: one channel with all N landmarks
+  (:func:`~heatmap_landmarks.heatmaps.encode_heatmap`, sigma^2 = 5 px^2 for N > 1);
+* ``heatmap_mode="per_landmark"``: one channel per name
+  (:func:`~heatmap_landmarks.heatmaps.encode_heatmaps_per_channel`, sigma^2 = 7 px^2).
+
+Absent versus unknown landmarks
+    Phantom: a NaN landmark is truly absent (e.g. no RV insertion near the
+    apex): its channel is trained to be empty (supervised). Real data: a NaN
+    landmark was not annotated (e.g. STACOM slices with a BCA but no RV
+    inserts; ACDC has no LV centre), so it is unknown: its channel is masked
+    out of the loss (``mask`` 0). A single-channel target cannot mask one
+    landmark, so in single mode real samples with an unknown landmark are
+    skipped - counted in the :class:`~training.datasets.report.DatasetReport`
+    with the reason, never silently.
+
+Sample dict (tensors): ``image (1, H, W)`` float32 [0, 1], ``target (K, H, W)``
+float32, ``mask (K,)`` float32 (1 = supervised channel), ``points (C, 2)``
+float32 network (x, y) pixels (NaN absent/unknown), ``index`` int64.
+
+Sample order and randomness depend only on the run seed and the global sample
+index (:func:`training.common.derive_seed`), so a resumed or distributed run sees
+the same data as an uninterrupted single-process one.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from heatmap_landmarks.heatmaps import encode_heatmap, encode_heatmaps_per_channel
+from heatmap_landmarks.phantoms import make_lax_slice, make_sax_slice
+from heatmap_landmarks.preprocess import prepare_cardiac
+
+from .augment import augment_sample
+from .common import derive_seed
+from .config import AugmentConfig, CardiacDataConfig, parse_seed_range
+from .datasets import DatasetReport, iter_acdc_dataset, iter_stacom_dataset, kfold_splits, train_val_test_split
+
+log = logging.getLogger("training")
+
+__all__ = [
+    "CardiacItem",
+    "EpochStream",
+    "PreparedCardiacDataset",
+    "PhantomCardiacDataset",
+    "encode_target",
+    "load_real_cardiac",
+    "prepare_item",
+    "render_phantom",
+    "split_real_items",
+]
+
+
+@dataclass
+class CardiacItem:
+    """One image on the network grid with its landmarks.
+
+    Attributes:
+        image: ``(H, W)`` float32 [0, 1] network input (zero padding outside the scan).
+        points: ``(C, 2)`` float32 network (x, y) px; NaN absent/unknown.
+        supervised: ``(C,)`` bool; False = unknown (mask the channel).
+        group: patient id (real) or seed (phantom), for splits.
+        source: file or ``phantom:<view>:<seed>``.
+        names: display names per landmark for evaluation (e.g. LVC named BCA/ACA).
+    """
+
+    image: np.ndarray
+    points: np.ndarray
+    supervised: np.ndarray
+    group: str
+    source: str
+    names: list
+
+
+def encode_target(points: np.ndarray, shape, mode: str) -> np.ndarray:
+    """``(C, 2)`` network points -> ``(1, H, W)`` (single) or ``(C, H, W)`` (per_landmark) float32 target.
+
+    >>> encode_target(np.array([[4.0, 4.0], [np.nan, np.nan]]), (8, 8), "per_landmark").shape
+    (2, 8, 8)
+    """
+    if mode == "single":
+        return encode_heatmap(points, shape)[None]
+    return encode_heatmaps_per_channel(points, shape)
+
+
+def prepare_item(image: np.ndarray, spacing_xy, points: np.ndarray, cfg: CardiacDataConfig, **kw) -> tuple:
+    """Original image + points -> network image ``(H, W)``, network points ``(C, 2)`` and the transform."""
+    net, transform = prepare_cardiac(image[None], spacing_xy, target_spacing_mm=cfg.spacing_mm,
+                                     size=tuple(cfg.input_size), percentiles=tuple(cfg.percentiles), **kw)
+    pts = np.asarray(points, dtype=np.float64)
+    return net[0], transform.to_network(pts).astype(np.float32), transform
+
+
+# --------------------------------------------------------------------------- phantom
+def render_phantom(view: str, seed: int, randomisation: str, phase: str = "random"):
+    """The phantom sample of ``seed`` (deterministic): a :class:`~heatmap_landmarks.phantoms.CardiacSample`.
+
+    The phase (and SAX level) are drawn from the seed; ``phase="ed"`` fixes end-diastole.
+    """
+    rng = np.random.default_rng(derive_seed(seed, 17))
+    ph = float(rng.uniform(0.0, 1.0)) if phase == "random" else 0.0
+    if view == "sax":
+        return make_sax_slice(int(seed), phase=ph, randomisation=randomisation)
+    return make_lax_slice(int(seed), phase=ph, randomisation=randomisation)
+
+
+def phantom_names(sample) -> list:
+    """Evaluation names of a SAX/LAX phantom sample's landmarks (LVC -> BCA/LVC/ACA by slice level)."""
+    if sample.view == "sax":
+        return ["RVI-1", "RVI-2", sample.meta["lvc_name"]]
+    return ["MV-1", "MV-2"]
+
+
+class PhantomCardiacDataset(Dataset):
+    """Phantom items by seed, rendered on demand: item ``i`` is seed ``seeds[i]``.
+
+    ``randomisation``/``phase``: phantom settings. Cheap (about 10 ms a sample),
+    so nothing is cached.
+    """
+
+    def __init__(self, seeds: Sequence[int] | range | str, cfg: CardiacDataConfig, *, randomisation: str | None = None):
+        self.seeds = parse_seed_range(seeds) if isinstance(seeds, str) else seeds
+        self.cfg = cfg
+        self.randomisation = randomisation or cfg.randomisation
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    def item(self, i: int) -> CardiacItem:
+        seed = int(self.seeds[i])
+        s = render_phantom(self.cfg.view, seed, self.randomisation, self.cfg.phase)
+        names = self.cfg.landmark_names
+        image, pts, _ = prepare_item(s.image, s.spacing_xy, s.points(names), self.cfg)
+        return CardiacItem(image, pts, np.ones(len(names), bool), str(seed), f"phantom:{self.cfg.view}:{seed}",
+                           phantom_names(s))
+
+
+class PreparedCardiacDataset(Dataset):
+    """Real-data items prepared once and kept in memory (``(H, W)`` float32 each)."""
+
+    def __init__(self, items: Sequence[CardiacItem]):
+        self.items = list(items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def item(self, i: int) -> CardiacItem:
+        return self.items[i]
+
+
+# --------------------------------------------------------------------------- real data
+def load_real_cardiac(cfg: CardiacDataConfig, *, mode: str, report: DatasetReport | None = None,
+                      strict: bool | None = None) -> tuple[list[CardiacItem], DatasetReport]:
+    """Load STACOM or ACDC samples of ``cfg.view`` as prepared :class:`CardiacItem` s.
+
+    Loader errors (wrong folder layout, bad ``Annotations.txt`` line, missing
+    DICOM) are :class:`~heatmap_landmarks.errors.InputError` naming the file
+    and line; ``strict`` (default ``cfg.strict``) raises them, otherwise the
+    study is skipped and recorded in the report. Images of the other view, images without any
+    landmark of this view, and (single mode) images with unknown landmarks are
+    skipped and counted.
+    """
+    names = cfg.landmark_names
+    strict = cfg.strict if strict is None else strict
+    report = report if report is not None else DatasetReport(cfg.source.upper())
+    if cfg.source == "stacom":
+        samples = iter_stacom_dataset(cfg.root, report=report, strict=strict)
+    elif cfg.source == "acdc":
+        samples = iter_acdc_dataset(cfg.root, rvip_root=cfg.rvip_root, report=report, strict=strict)
+    else:
+        raise ValueError(f"not a real dataset source: {cfg.source!r}")
+    items = []
+    for s in samples:
+        view = getattr(s, "view", "sax")
+        if view != cfg.view:
+            report.skip(s.source, f"{view} image (training {cfg.view})", f"{s.source}: a {view} image")
+            continue
+        lm = dict(s.landmarks)
+        display = list(names)
+        if cfg.view == "sax":
+            # STACOM names the LV centre by slice: BCA (basal) or ACA (apical); it is one landmark type.
+            centre = [k for k in ("BCA", "ACA", "LVC") if k in lm and np.isfinite(lm[k]).all()]
+            if centre:
+                lm["LVC"] = lm[centre[0]]
+                display[2] = centre[0]
+        pts = np.array([lm.get(n, (np.nan, np.nan)) for n in names], dtype=np.float64).reshape(-1, 2)
+        known = np.isfinite(pts).all(axis=1)
+        if not known.any():
+            report.skip(s.source, "image without landmarks of this view", f"{s.source}: no {'/'.join(names)}")
+            continue
+        if mode == "single" and not known.all():
+            missing = [n for n, k in zip(names, known) if not k]
+            report.skip(s.source, "single-channel target needs every landmark",
+                        f"{s.source}: {', '.join(missing)} not annotated (unknown, cannot be masked in one channel)")
+            continue
+        image, net_pts, _ = prepare_item(s.image, s.spacing_xy, pts, cfg, source=s.source)
+        items.append(CardiacItem(image, net_pts, known, str(s.patient_id), str(s.source), display))
+        report.add_loaded(f"{cfg.view} training image")
+    log.info("%s", report.summary())
+    if not items:
+        from heatmap_landmarks.errors import InputError
+
+        raise InputError(cfg.root, f"no usable {cfg.view} images for training ({report.summary()})")
+    return items, report
+
+
+def split_real_items(items: Sequence[CardiacItem], cfg: CardiacDataConfig, seed: int):
+    """Patient-level split: ``(train, val, test)`` item lists and the split (70/30 then 80/20, or fold k of K)."""
+    groups = [it.group for it in items]
+    if cfg.folds >= 2:
+        split = kfold_splits(groups, cfg.folds, val_fraction=cfg.val_fraction, seed=cfg.split_seed)[cfg.fold]
+    else:
+        split = train_val_test_split(groups, test_fraction=cfg.test_fraction, val_fraction=cfg.val_fraction,
+                                     seed=cfg.split_seed)
+    pick = lambda idx: [items[i] for i in idx]  # noqa: E731
+    return pick(split.train), pick(split.val), pick(split.test), split
+
+
+# --------------------------------------------------------------------------- training stream
+class EpochStream(Dataset):
+    """One "epoch" of training samples (``length`` items) drawn from a base dataset.
+
+    Global sample ``g = epoch * length + i`` takes base item ``order(g)``:
+    phantom bases are read in order (every seed is new), real bases in a fresh
+    seeded permutation per pass. Augmentation uses ``derive_seed(seed, g)``.
+    Wrap in a ``DistributedSampler(shuffle=False)`` under DDP; ranks then see
+    disjoint samples. Set :attr:`epoch` before iterating.
+    """
+
+    def __init__(self, base, length: int, *, seed: int, shuffle: bool, mode: str, view: str,
+                 augment: AugmentConfig | None, input_size=(256, 256)):
+        self.base = base
+        self.length = int(length)
+        self.seed = int(seed)
+        self.shuffle = shuffle
+        self.mode = mode
+        self.view = view
+        self.augment = augment
+        self.input_size = tuple(input_size)
+        self.epoch = 0
+        self._perms: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _base_index(self, g: int) -> int:
+        n = len(self.base)
+        pass_no, pos = divmod(g, n)
+        if not self.shuffle:
+            return pos
+        if pass_no not in self._perms:
+            if len(self._perms) > 4:
+                self._perms.clear()
+            self._perms[pass_no] = np.random.default_rng(derive_seed(self.seed, 7919, pass_no)).permutation(n)
+        return int(self._perms[pass_no][pos])
+
+    def __getitem__(self, i: int) -> dict:
+        g = self.epoch * self.length + int(i)
+        item = self.base.item(self._base_index(g))
+        return make_training_sample(item, g, seed=self.seed, mode=self.mode, view=self.view, augment=self.augment)
+
+
+def make_training_sample(item: CardiacItem, index: int, *, seed: int, mode: str, view: str,
+                         augment: AugmentConfig | None) -> dict:
+    """Augment (when ``augment`` is given and enabled), encode the target, build the tensor dict."""
+    image, pts, supervised = item.image, item.points, item.supervised
+    names = ["RVI-1", "RVI-2", "LVC"] if view == "sax" else ["MV-1", "MV-2"]
+    if augment is not None and augment.enabled:
+        rng = np.random.default_rng(derive_seed(seed, index, 1))
+        res = augment_sample(image, pts, rng, augment, names=names, view=view)
+        image, pts = res.image, res.points
+        if res.mirrored:
+            from .augment import mirror_permutation
+
+            supervised = supervised[mirror_permutation(names, view)]
+    target = encode_target(pts, image.shape, mode)
+    mask = supervised.astype(np.float32) if mode == "per_landmark" else np.ones(1, np.float32)
+    return {
+        "image": torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None],
+        "target": torch.from_numpy(target),
+        "mask": torch.from_numpy(mask),
+        "points": torch.from_numpy(np.asarray(pts, dtype=np.float32)),
+        "index": torch.tensor(index, dtype=torch.int64),
+    }
+
+
+def collate_items(items: Sequence[CardiacItem], mode: str) -> dict:
+    """Un-augmented batch of items (validation)."""
+    samples = [make_training_sample(it, 0, seed=0, mode=mode, view="sax" if len(it.points) == 3 else "lax",
+                                    augment=None) for it in items]
+    return {k: torch.stack([s[k] for s in samples]) for k in samples[0]}

@@ -1,0 +1,520 @@
+"""Typed training configs: nested dataclasses loaded from JSON (or YAML with PyYAML).
+
+Generic loader (:func:`load_config`, :func:`config_from_dict`) plus the
+cardiac GAN's config (:class:`CardiacTrainConfig`). Unknown keys, wrong types
+and invalid values raise :class:`~heatmap_landmarks.errors.InputError` naming
+the file, the (dotted) key and, for JSON/YAML files, the line::
+
+    training/configs/x.json:12: unknown key 'loss.huber_detla'; valid keys are ...
+
+A config file mirrors the dataclasses::
+
+    {"name": "cardiac_sax", "seed": 0,
+     "data": {"source": "phantom", "view": "sax"},
+     "model": {"heatmap_mode": "per_landmark", "generator": {"base_width": 12}},
+     "loss": {"fpl": true, "recon_loss": "huber"},
+     "optim": {"batch_size": 8, "max_steps": 3000},
+     "schedule": {...}, "augment": {...}, "eval": {...}}
+
+``model.generator`` / ``model.discriminator`` are validated by the network
+config classes of :mod:`heatmap_landmarks.models` (their unknown keys are
+errors too).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from heatmap_landmarks.errors import InputError
+
+__all__ = [
+    "AugmentConfig",
+    "CardiacDataConfig",
+    "CardiacModelConfig",
+    "CardiacTrainConfig",
+    "EvalConfig",
+    "LossConfig",
+    "OptimConfig",
+    "ScheduleConfig",
+    "config_from_dict",
+    "config_to_dict",
+    "load_config",
+    "parse_seed_range",
+]
+
+
+class ConfigError(InputError):
+    """A bad value or key in a training config (one line, names file, key and line)."""
+
+
+# --------------------------------------------------------------------------- generic loader
+def _line_of(text: str | None, key: str) -> int | None:
+    """1-based line where ``key`` first appears as a JSON/YAML key, or None."""
+    if not text:
+        return None
+    leaf = key.rsplit(".", 1)[-1]
+    pattern = re.compile(r'(^|[\s{,])["\']?' + re.escape(leaf) + r'["\']?\s*:')
+    for number, line in enumerate(text.splitlines(), start=1):
+        if pattern.search(line):
+            return number
+    return None
+
+
+def _where(source: str | None, text: str | None, key: str) -> str | None:
+    line = _line_of(text, key)
+    if source is None:
+        return None
+    return f"{source}:{line}" if line else source
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp, key: str, source, text):
+    """Check/convert ``value`` against the annotation ``tp`` (int, float, bool, str, list, dict, Optional, dataclass)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        last_err = None
+        for a in inner:
+            try:
+                return _convert(value, a, key, source, text)
+            except ConfigError as err:
+                last_err = err
+        raise last_err  # type: ignore[misc]
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise ConfigError(_where(source, text, key), f"'{key}' must be a mapping (section), got {value!r}")
+        return _from_dict(tp, value, key + ".", source, text)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(_where(source, text, key), f"'{key}' must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(_where(source, text, key), f"'{key}' must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(_where(source, text, key), f"'{key}' must be a finite number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(_where(source, text, key), f"'{key}' must be a string, got {value!r}")
+        return value
+    if origin in (list, tuple) or tp in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(_where(source, text, key), f"'{key}' must be a list, got {value!r}")
+        item = args[0] if args else None
+        out = [(_convert(v, item, f"{key}[{i}]", source, text) if item not in (None, Ellipsis) else v)
+               for i, v in enumerate(value)]
+        return list(out)
+    if origin is dict or tp is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(_where(source, text, key), f"'{key}' must be a mapping, got {value!r}")
+        return dict(value)
+    if tp is Any:
+        return value
+    raise TypeError(f"config field {key}: unsupported annotation {tp!r}")
+
+
+def _from_dict(cls, data: Mapping[str, Any], prefix: str, source, text):
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        key = prefix + str(unknown[0])
+        raise ConfigError(_where(source, text, key),
+                          f"unknown key '{key}'; valid keys {'in ' + repr(prefix[:-1]) + ' ' if prefix else ''}are "
+                          f"{', '.join(fields)}")
+    kwargs = {name: _convert(value, hints[name], prefix + name, source, text) for name, value in data.items()}
+    try:
+        return cls(**kwargs)
+    except ConfigError as err:
+        # __post_init__ validation: attach the file and the line of the key it names.
+        match = re.match(r"'([^']+)'", err.problem)
+        key = prefix + match.group(1) if match else prefix[:-1]
+        raise ConfigError(_where(source, text, key) or err.source,
+                          err.problem if not prefix else err.problem.replace(f"'{match.group(1)}'", f"'{key}'", 1)
+                          if match else err.problem) from None
+    except InputError as err:  # e.g. a network config class rejecting a key
+        raise ConfigError(_where(source, text, prefix[:-1]) or source, err.problem) from None
+
+
+def config_from_dict(cls, data: Mapping[str, Any], *, source: str | os.PathLike | None = None,
+                     text: str | None = None):
+    """Build the dataclass ``cls`` from nested dicts; see the module docstring for errors.
+
+    >>> config_from_dict(OptimConfig, {"batch_size": 4}).batch_size
+    4
+    >>> config_from_dict(OptimConfig, {"batch_sise": 4})
+    Traceback (most recent call last):
+    ...
+    training.config.ConfigError: unknown key 'batch_sise'; valid keys are ...
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(source, f"config must be a mapping at the top level, got {type(data).__name__}")
+    return _from_dict(cls, data, "", None if source is None else os.fspath(source), text)
+
+
+def config_to_dict(cfg) -> dict:
+    """Plain JSON-able dict of a config dataclass (inverse of :func:`config_from_dict`)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def load_config(path: str | os.PathLike, cls=None, overrides: Mapping[str, Any] | None = None):
+    """Read a ``.json`` (or ``.yaml``/``.yml``, needs PyYAML) config into ``cls`` (default :class:`CardiacTrainConfig`).
+
+    ``overrides``: dotted keys -> values applied on top (e.g. ``{"optim.max_steps": 10}``).
+    """
+    cls = CardiacTrainConfig if cls is None else cls
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ConfigError(path, "config file not found")
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    if path.endswith((".yaml", ".yml")):
+        try:
+            import yaml
+        except ImportError:
+            raise ConfigError(path, "YAML configs need PyYAML (pip install 'heatmap-landmarks[training]'); "
+                                    "or write the config as JSON") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(path, f"invalid YAML: {' '.join(str(err).split())}") from None
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path}:{err.lineno}", f"invalid JSON: {err.msg}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(path, "config must be a mapping at the top level")
+    for dotted, value in (overrides or {}).items():
+        node = data
+        parts = dotted.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return config_from_dict(cls, data, source=path, text=text)
+
+
+def parse_seed_range(text: str, what: str = "seed range") -> range:
+    """``"a:b"`` -> ``range(a, b)`` (b exclusive).
+
+    >>> parse_seed_range("100000:100200")
+    range(100000, 100200)
+    """
+    try:
+        lo, hi = (int(v) for v in str(text).split(":"))
+    except ValueError:
+        raise InputError(None, f"{what} must be 'start:stop' integers, got {text!r}") from None
+    if not 0 <= lo < hi:
+        raise InputError(None, f"{what} must satisfy 0 <= start < stop, got {text!r}")
+    return range(lo, hi)
+
+
+# --------------------------------------------------------------------------- cardiac config
+def _check(ok: bool, key: str, problem: str) -> None:
+    if not ok:
+        raise ConfigError(None, f"'{key}' {problem}")
+
+
+def _pair(value, key: str, lo=-math.inf, hi=math.inf) -> None:
+    _check(len(value) == 2 and value[0] <= value[1] and lo <= value[0] and value[1] <= hi, key,
+           f"must be [low, high] with {lo} <= low <= high <= {hi}, got {value}")
+
+
+@dataclass
+class CardiacDataConfig:
+    """Where the training images come from.
+
+    Attributes:
+        source: ``"phantom"`` (synthetic, rendered on the fly), ``"stacom"`` or ``"acdc"``.
+        view: ``"sax"`` (RVI-1, RVI-2, LVC) or ``"lax"`` (MV-1, MV-2).
+        root: dataset root for stacom/acdc; rvip_root: ACDC label folder if separate.
+        randomisation: phantom randomisation of the training data (``"train"`` or ``"wide"``).
+        train_seeds, val_seeds: phantom seed ranges ``"start:stop"`` ("patients" = seeds);
+            training seeds are drawn in order, one per sample, and never reach val/test ranges.
+        val_randomisation: phantom randomisation of the validation seeds.
+        phase: phantom cardiac phase: ``"random"`` or ``"ed"`` (0).
+        input_size, spacing_mm, percentiles: network grid (pixels), its spacing (mm) and the
+            intensity normalisation percentiles (must match inference: :func:`prepare_cardiac`).
+        test_fraction, val_fraction, split_seed: patient-level split of real datasets (70/30, then 80/20).
+        folds, fold: k-fold cross-validation of real datasets (folds >= 2 replaces the 70/30 split;
+            fold in [0, folds)), so that each patient is tested once over the k runs.
+        num_workers: DataLoader workers (0 = in the training process).
+        strict: real datasets: a study/patient that fails to load (bad annotation line, missing
+            DICOM) stops training with its error (true), or is skipped and reported (false).
+    """
+
+    source: str = "phantom"
+    view: str = "sax"
+    root: str | None = None
+    rvip_root: str | None = None
+    randomisation: str = "train"
+    train_seeds: str = "0:90000"
+    val_seeds: str = "90000:90048"
+    val_randomisation: str = "train"
+    phase: str = "random"
+    input_size: list[int] = field(default_factory=lambda: [256, 256])
+    spacing_mm: float = 1.4
+    percentiles: list[float] = field(default_factory=lambda: [1.0, 99.0])
+    test_fraction: float = 0.3
+    val_fraction: float = 0.2
+    split_seed: int = 0
+    folds: int = 0
+    fold: int = 0
+    num_workers: int = 0
+    strict: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.source in ("phantom", "stacom", "acdc"), "source", f"must be phantom, stacom or acdc, got {self.source!r}")
+        _check(self.view in ("sax", "lax"), "view", f"must be sax or lax, got {self.view!r}")
+        _check(not (self.source == "acdc" and self.view == "lax"), "view", "ACDC has short-axis labels only")
+        _check(self.source == "phantom" or bool(self.root), "root", f"is required for source {self.source!r}")
+        for k in ("randomisation", "val_randomisation"):
+            _check(getattr(self, k) in ("none", "train", "wide"), k, f"must be none, train or wide, got {getattr(self, k)!r}")
+        _check(self.phase in ("random", "ed"), "phase", f"must be random or ed, got {self.phase!r}")
+        for k in ("train_seeds", "val_seeds"):
+            try:
+                parse_seed_range(getattr(self, k))
+            except InputError as err:
+                raise ConfigError(None, f"'{k}' {err.problem}") from None
+        tr, va = parse_seed_range(self.train_seeds), parse_seed_range(self.val_seeds)
+        _check(tr.stop <= va.start or va.stop <= tr.start, "val_seeds", "overlaps train_seeds")
+        _check(len(self.input_size) == 2 and all(s > 0 and s % 32 == 0 for s in self.input_size), "input_size",
+               f"must be [H, W] multiples of 32, got {self.input_size}")
+        _check(self.spacing_mm > 0, "spacing_mm", "must be > 0")
+        _pair(self.percentiles, "percentiles", 0.0, 100.0)
+        _check(0 < self.test_fraction < 1 and 0 < self.val_fraction < 1, "test_fraction",
+               "and val_fraction must be in (0, 1)")
+        _check(self.folds == 0 or self.folds >= 2, "folds", "must be 0 (no cross-validation) or >= 2")
+        _check(self.folds == 0 or 0 <= self.fold < self.folds, "fold", f"must be in [0, folds={self.folds})")
+        _check(self.num_workers >= 0, "num_workers", "must be >= 0")
+
+    @property
+    def landmark_names(self) -> list[str]:
+        return ["RVI-1", "RVI-2", "LVC"] if self.view == "sax" else ["MV-1", "MV-2"]
+
+
+@dataclass
+class AugmentConfig:
+    """On-the-fly augmentation (see :mod:`training.augment`); every probability in [0, 1].
+
+    Geometric transforms act on the network grid and move the points exactly.
+    """
+
+    enabled: bool = True
+    rotation_deg: float = 180.0
+    rotation_p: float = 1.0
+    scale: list[float] = field(default_factory=lambda: [0.9, 1.1])
+    translate_px: float = 12.0
+    flip_lr_p: float = 0.0
+    flip_ud_p: float = 0.0
+    elastic_p: float = 0.5
+    elastic_alpha_px: float = 4.0
+    elastic_sigma_px: float = 24.0
+    luminance_p: float = 0.8
+    gamma: list[float] = field(default_factory=lambda: [0.7, 1.5])
+    contrast: list[float] = field(default_factory=lambda: [0.8, 1.2])
+    brightness: list[float] = field(default_factory=lambda: [-0.1, 0.1])
+    noise_sd: list[float] = field(default_factory=lambda: [0.0, 0.03])
+
+    def __post_init__(self) -> None:
+        for k in ("rotation_p", "flip_lr_p", "flip_ud_p", "elastic_p", "luminance_p"):
+            _check(0.0 <= getattr(self, k) <= 1.0, k, f"must be a probability in [0, 1], got {getattr(self, k)}")
+        _check(0.0 <= self.rotation_deg <= 180.0, "rotation_deg", "must be in [0, 180]")
+        _pair(self.scale, "scale", 0.1, 10.0)
+        _pair(self.gamma, "gamma", 0.05, 20.0)
+        _pair(self.contrast, "contrast", 0.0, 10.0)
+        _pair(self.brightness, "brightness", -1.0, 1.0)
+        _pair(self.noise_sd, "noise_sd", 0.0, 1.0)
+        _check(self.translate_px >= 0, "translate_px", "must be >= 0")
+        _check(self.elastic_alpha_px >= 0 and self.elastic_sigma_px > 0, "elastic_alpha_px",
+               "must be >= 0 (and elastic_sigma_px > 0)")
+
+
+@dataclass
+class CardiacModelConfig:
+    """Networks: ``heatmap_mode`` ``"single"`` (paper: one channel, N Gaussians) or ``"per_landmark"``;
+    ``generator``/``discriminator`` hold :class:`CardiacGeneratorConfig`/:class:`PatchDiscriminatorConfig`
+    fields (channels are set from the mode and view)."""
+
+    heatmap_mode: str = "per_landmark"
+    generator: dict = field(default_factory=dict)
+    discriminator: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check(self.heatmap_mode in ("single", "per_landmark"), "heatmap_mode",
+               f"must be single or per_landmark, got {self.heatmap_mode!r}")
+        from heatmap_landmarks.models import CardiacGeneratorConfig, PatchDiscriminatorConfig
+
+        for key, cls, managed in (("generator", CardiacGeneratorConfig, ("in_channels", "out_channels")),
+                                  ("discriminator", PatchDiscriminatorConfig, ("in_channels", "conditional"))):
+            d = getattr(self, key)
+            _check(not any(k in d for k in managed), key, f"must not set {', '.join(managed)} (derived from the view/mode)")
+            try:
+                cls.from_dict(d)
+            except InputError as err:
+                raise ConfigError(None, f"'{key}' {err.problem}") from None
+
+
+@dataclass
+class LossConfig:
+    """Losses (:mod:`heatmap_landmarks.losses`).
+
+    ``G_L = A_L + beta * recon(GT, pred) + fpl_weight * FPL`` and ``MDL = SDL + FPL``
+    (FPL in MDL changes the logged value only; see ``losses.py``).
+
+    Attributes:
+        adversarial: use the discriminator (false: plain U-Net, no A_L).
+        recon_loss: ``"huber"`` (delta ``huber_delta``) or ``"mse"``.
+        beta: weight of the reconstruction term.
+        fpl: foreground pixel loss on/off (both its MDL and its generator-side use).
+        fpl_weight: weight of FPL in the generator loss (when ``fpl``).
+        alpha: FPL's MSE weight; fpl_threshold/fpl_margin: foreground patch settings.
+    """
+
+    adversarial: bool = True
+    recon_loss: str = "huber"
+    huber_delta: float = 0.4
+    beta: float = 100.0
+    fpl: bool = True
+    fpl_weight: float = 10.0
+    alpha: float = 1.0
+    fpl_threshold: float = 0.1
+    fpl_margin: int = 4
+
+    def __post_init__(self) -> None:
+        _check(self.recon_loss in ("huber", "mse"), "recon_loss", f"must be huber or mse, got {self.recon_loss!r}")
+        _check(self.huber_delta > 0, "huber_delta", "must be > 0")
+        _check(self.beta >= 0 and self.fpl_weight >= 0 and self.alpha >= 0, "beta",
+               "(and fpl_weight, alpha) must be >= 0")
+        _check(0 < self.fpl_threshold < 1, "fpl_threshold", "must be in (0, 1)")
+        _check(self.fpl_margin >= 0, "fpl_margin", "must be >= 0")
+
+
+@dataclass
+class OptimConfig:
+    """Adam for both networks, steps, batch and budget. ``steps_per_epoch`` steps make one
+    "epoch" (the phantom stream is endless): validation, logging, schedule and checkpoint run per epoch."""
+
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    batch_size: int = 8
+    max_steps: int = 2000
+    max_minutes: float = 0.0
+    steps_per_epoch: int = 100
+    amp: bool = True
+    threads: int = 0
+    grad_clip: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(self.lr_g > 0 and self.lr_d > 0, "lr_g", "(and lr_d) must be > 0")
+        _pair(self.betas, "betas", 0.0, 0.99999)
+        _check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        _check(self.max_steps >= 1, "max_steps", "must be >= 1")
+        _check(self.max_minutes >= 0, "max_minutes", "must be >= 0 (0 = no limit)")
+        _check(self.steps_per_epoch >= 1, "steps_per_epoch", "must be >= 1")
+        _check(self.threads >= 0, "threads", "must be >= 0 (0 = torch default)")
+        _check(self.grad_clip >= 0, "grad_clip", "must be >= 0 (0 = off)")
+
+
+@dataclass
+class ScheduleConfig:
+    """Adaptive dropout / learning rate, applied once per epoch (documented in RESULTS.md).
+
+    Discriminator balance (adversarial runs), from the epoch means of SDL and A_L:
+    * ``SDL < d_strong_ratio * A_L`` (D too strong): D dropout += ``dropout_step`` up to
+      ``d_dropout_max``; once at the cap, D lr *= ``lr_factor`` (not below ``lr_min``).
+    * ``SDL > d_weak_ratio * A_L`` (D too weak): D dropout -= ``dropout_step`` down to ``d_dropout_min``.
+    Generator, from the validation error (mean radial error, misses counted as ``miss_penalty_px``):
+    * a new best by more than ``min_delta_px``: G dropout -= ``dropout_step`` down to ``g_dropout_min``;
+    * no new best for ``patience`` epochs: G lr *= ``lr_factor`` (not below ``lr_min``), counter reset.
+    """
+
+    enabled: bool = True
+    d_strong_ratio: float = 0.25
+    d_weak_ratio: float = 2.0
+    d_dropout_max: float = 0.8
+    d_dropout_min: float = 0.3
+    g_dropout_min: float = 0.1
+    dropout_step: float = 0.05
+    lr_factor: float = 0.5
+    lr_min: float = 1e-6
+    patience: int = 3
+    min_delta_px: float = 0.02
+    miss_penalty_px: float = 20.0
+
+    def __post_init__(self) -> None:
+        _check(0 < self.d_strong_ratio < self.d_weak_ratio, "d_strong_ratio", "must be in (0, d_weak_ratio)")
+        for k in ("d_dropout_max", "d_dropout_min", "g_dropout_min"):
+            _check(0.0 <= getattr(self, k) < 1.0, k, "must be a probability in [0, 1)")
+        _check(self.d_dropout_min <= self.d_dropout_max, "d_dropout_min", "must be <= d_dropout_max")
+        _check(0 < self.dropout_step < 0.5, "dropout_step", "must be in (0, 0.5)")
+        _check(0 < self.lr_factor < 1, "lr_factor", "must be in (0, 1)")
+        _check(self.lr_min > 0, "lr_min", "must be > 0")
+        _check(self.patience >= 1, "patience", "must be >= 1")
+        _check(self.min_delta_px >= 0 and self.miss_penalty_px > 0, "min_delta_px",
+               "must be >= 0 (and miss_penalty_px > 0)")
+
+
+@dataclass
+class EvalConfig:
+    """Validation during training and the decoder settings chosen on validation seeds.
+
+    ``level_grid`` x ``min_confidence_grid`` are tried on the validation set after training;
+    the best pair goes into the model card's ``decoder``.
+    """
+
+    val_batch_size: int = 8
+    level: float = 0.5
+    min_confidence: float = 0.1
+    level_grid: list[float] = field(default_factory=lambda: [0.3, 0.4, 0.5, 0.6])
+    min_confidence_grid: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.3])
+
+    def __post_init__(self) -> None:
+        _check(self.val_batch_size >= 1, "val_batch_size", "must be >= 1")
+        _check(0 < self.level <= 1, "level", "must be in (0, 1]")
+        _check(0 <= self.min_confidence < 1, "min_confidence", "must be in [0, 1)")
+        _check(all(0 < v <= 1 for v in self.level_grid) and self.level_grid, "level_grid", "values must be in (0, 1]")
+        _check(all(0 <= v < 1 for v in self.min_confidence_grid) and self.min_confidence_grid,
+               "min_confidence_grid", "values must be in [0, 1)")
+
+
+@dataclass
+class CardiacTrainConfig:
+    """Everything :mod:`training.train_cardiac` needs; one JSON file per experiment."""
+
+    name: str = "cardiac"
+    seed: int = 0
+    device: str = "auto"
+    data: CardiacDataConfig = field(default_factory=CardiacDataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: CardiacModelConfig = field(default_factory=CardiacModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        _check(bool(self.name) and re.fullmatch(r"[A-Za-z0-9_.\-]+", self.name) is not None, "name",
+               f"must be a non-empty file-name-safe string, got {self.name!r}")
+        _check(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "device",
+               f"must be auto, cpu, cuda or cuda:N, got {self.device!r}")

@@ -1,0 +1,378 @@
+"""Suture training data: phantom frames, AdaptOR frames, CycleGAN-translated frames.
+
+Sources (each a random-access sequence of :class:`Frame`):
+
+* :class:`PhantomSource` -- synthetic endoscopic frames
+  (:func:`heatmap_landmarks.phantoms.endoscopic.make_suture_frame`), domain
+  ``"sim"`` (simulator look) or ``"intraop"`` (surgery look), one frame per
+  seed, deterministic. A phantom "surgery" is a group of ``group_size``
+  consecutive seeds (:func:`seed_group`), the unit of the folds, as an
+  AdaptOR ``<op>`` folder is.
+* :class:`AdaptorSource` -- AdaptOR layout ``root/<op>/<video>/{images,point_labels}``
+  through the existing loaders (:mod:`training.datasets.adaptor`), which raise
+  one-line errors for labels without ``points``, points outside the image,
+  image/label size disagreements and grayscale frames. Frames of chosen ops only.
+* CycleGAN-translated simulator frames are an AdaptOR tree too: phantom sim
+  frames are exported with :func:`export_phantom_adaptor` and translated with
+  ``python -m training.translate_folder --adaptor`` which copies the
+  ``point_labels`` unchanged -- translation is pixel-aligned (the generator is
+  fully convolutional and keeps the frame size), so the labels stay valid.
+  Load the result with :class:`AdaptorSource`.
+
+:class:`SutureTrainDataset` (a ``torch.utils.data.Dataset``) concatenates
+sources, augments (:mod:`training.suture_augment`), normalises and pads like
+inference does (:func:`heatmap_landmarks.preprocess.prepare_suture_frame`) and
+draws the single-channel target (:func:`heatmap_landmarks.heatmaps.encode_heatmap`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from heatmap_landmarks.errors import InputError, refuse_overwrite
+from heatmap_landmarks.heatmaps import encode_heatmap
+from heatmap_landmarks.phantoms.endoscopic import make_suture_frame
+from heatmap_landmarks.preprocess import IMAGENET_MEAN, IMAGENET_STD, pad_to_multiple, prepare_suture_frame
+
+from .common import derive_seed
+from .config import parse_seed_range
+from .datasets.adaptor import AdaptorFrame, list_adaptor_frames, load_adaptor_frame
+from .datasets.report import DatasetReport
+from .suture_augment import AugmentConfig, augment
+
+__all__ = [
+    "AdaptorSource",
+    "Frame",
+    "PhantomSource",
+    "SutureTrainDataset",
+    "export_phantom_adaptor",
+    "seed_group",
+    "source_from_spec",
+]
+
+#: Default number of consecutive phantom seeds that form one phantom "surgery".
+DEFAULT_GROUP_SIZE = 16
+
+
+@dataclass
+class Frame:
+    """One RGB frame with its suture points.
+
+    Attributes:
+        image: ``(H, W, 3)`` float32 RGB in [0, 1].
+        points: ``(N, 2)`` float32 (x, y) pixels.
+        group: surgery id (AdaptOR ``<op>``, or phantom seed group); the fold unit.
+        video: AdaptOR ``<video>`` (phantom: the domain).
+        name: image file name, e.g. ``"000123.png"``.
+    """
+
+    image: np.ndarray
+    points: np.ndarray
+    group: str
+    video: str
+    name: str
+
+
+def seed_group(seed: int, group_size: int = DEFAULT_GROUP_SIZE) -> str:
+    """Phantom "surgery" of a seed: consecutive blocks of ``group_size`` seeds.
+
+    >>> seed_group(0), seed_group(15), seed_group(16), seed_group(40, 8)
+    ('phantom_0000', 'phantom_0000', 'phantom_0001', 'phantom_0005')
+    """
+    return f"phantom_{int(seed) // int(group_size):04d}"
+
+
+class PhantomSource:
+    """Synthetic frames, one per seed, rendered on demand and kept as uint8 (like a PNG).
+
+    Args:
+        seeds: the seeds (frame ``i`` is ``make_suture_frame(seeds[i], ...)``).
+        domain: ``"sim"`` or ``"intraop"``.
+        randomisation: ``"none"``, ``"train"`` or ``"wide"``.
+        size: ``(H, W)``; the native endoscope size is (288, 512).
+        group_size: seeds per phantom surgery.
+        cache: keep rendered frames in memory (about 0.44 MB each at 288x512).
+        max_sutures: if set, each frame gets a number of sutures drawn uniformly
+            from 0..max_sutures (from the seed) instead of the phantom's 0..15;
+            tiny test frames (e.g. 64x96) cannot hold 15 well-separated sutures.
+
+    >>> src = PhantomSource([0, 1], domain="sim", size=(64, 96))
+    >>> f = src[1]; f.image.shape, f.group, f.name
+    ((64, 96, 3), 'phantom_0000', '000001.png')
+    """
+
+    def __init__(self, seeds: Sequence[int], *, domain: str = "sim", randomisation: str = "train",
+                 size=(288, 512), group_size: int = DEFAULT_GROUP_SIZE, cache: bool = True,
+                 max_sutures: int | None = None):
+        self.seeds = [int(s) for s in seeds]
+        self.domain = domain
+        self.randomisation = randomisation
+        self.size = (int(size[0]), int(size[1]))
+        self.group_size = int(group_size)
+        self.cache = cache
+        self.max_sutures = None if max_sutures is None else int(max_sutures)
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.name = f"phantom {domain}/{randomisation} seeds {self.seeds[0]}..{self.seeds[-1]}" if self.seeds \
+            else f"phantom {domain} (empty)"
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    def groups(self) -> list[str]:
+        return [seed_group(s, self.group_size) for s in self.seeds]
+
+    def render(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(image (H, W, 3) uint8, points (N, 2) float32)`` of one seed."""
+        n = None
+        if self.max_sutures is not None:
+            n = int(np.random.default_rng([int(seed), 7919]).integers(0, self.max_sutures + 1))
+        sample = make_suture_frame(seed, n_sutures=n, domain=self.domain, size=self.size,
+                                   randomisation=self.randomisation)
+        image = np.round(np.clip(sample.image, 0.0, 1.0) * 255.0).astype(np.uint8)
+        return image, sample.points.astype(np.float32)
+
+    def __getitem__(self, index: int) -> Frame:
+        seed = self.seeds[index]
+        if seed in self._cache:
+            image, points = self._cache[seed]
+        else:
+            image, points = self.render(seed)
+            if self.cache:
+                self._cache[seed] = (image, points)
+        return Frame(image.astype(np.float32) / 255.0, points.copy(), seed_group(seed, self.group_size),
+                     self.domain, f"{seed:06d}.png")
+
+
+class AdaptorSource:
+    """Frames of an AdaptOR-layout tree via :mod:`training.datasets.adaptor` (optionally some ops only).
+
+    Bad frames raise (``strict=True``, the default for training: a broken label
+    must be fixed, not skipped) or are skipped and recorded in ``report``.
+    ``cache`` keeps loaded frames in memory (float32, about 1.8 MB per 288x512 frame).
+    """
+
+    def __init__(self, root, *, ops: Sequence[str] | None = None, strict: bool = True, cache: bool = False,
+                 report: DatasetReport | None = None):
+        self.root = os.fspath(root)
+        self.report = report if report is not None else DatasetReport(f"AdaptOR {self.root}")
+        frames = list_adaptor_frames(self.root, report=self.report)
+        if ops is not None:
+            wanted = set(ops)
+            missing = sorted(wanted - {f.op for f in frames})
+            if missing:
+                raise InputError(self.root, f"has no frames for op folder(s) {', '.join(missing)}")
+            frames = [f for f in frames if f.op in wanted]
+        self.frames: list[AdaptorFrame] = frames
+        self.strict = strict
+        self.cache = cache
+        self._cache: dict[int, Frame] = {}
+        self.name = f"AdaptOR {self.root}" + (f" ops {','.join(sorted(set(ops)))}" if ops is not None else "")
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def groups(self) -> list[str]:
+        return [f.op for f in self.frames]
+
+    def __getitem__(self, index: int) -> Frame:
+        if index in self._cache:
+            f = self._cache[index]
+            return Frame(f.image.copy(), f.points.copy(), f.group, f.video, f.name)
+        sample = load_adaptor_frame(self.frames[index])
+        frame = Frame(sample.image, sample.points.astype(np.float32), sample.op, sample.video, sample.frame_name)
+        if self.cache:
+            self._cache[index] = frame
+        return frame
+
+
+def source_from_spec(spec: dict):
+    """Build a source from a config dict.
+
+    ``{"kind": "phantom", "domain": "intraop", "seeds": "0:400", "randomisation": "train"}`` or
+    ``{"kind": "adaptor", "root": "...", "ops": ["op01"]}`` (``ops`` optional).
+    Optional keys: phantom ``size`` ``[H, W]``, ``group_size``, ``cache``; adaptor ``cache``.
+    """
+    if not isinstance(spec, dict) or "kind" not in spec:
+        raise InputError(None, f"a data source needs a 'kind' ('phantom' or 'adaptor'), got {spec!r}")
+    spec = dict(spec)
+    kind = spec.pop("kind")
+    spec.pop("weight", None)
+    if kind == "phantom":
+        allowed = {"domain", "seeds", "randomisation", "size", "group_size", "cache", "max_sutures"}
+        unknown = sorted(set(spec) - allowed)
+        if unknown or "seeds" not in spec:
+            raise InputError(None, f"phantom source: needs 'seeds'; unknown key(s) {unknown}; allowed {sorted(allowed)}")
+        seeds = list(parse_seed_range(spec.pop("seeds"), "phantom seeds"))
+        return PhantomSource(seeds, **spec)
+    if kind == "adaptor":
+        allowed = {"root", "ops", "cache", "strict"}
+        unknown = sorted(set(spec) - allowed)
+        if unknown or "root" not in spec:
+            raise InputError(None, f"adaptor source: needs 'root'; unknown key(s) {unknown}; allowed {sorted(allowed)}")
+        return AdaptorSource(spec.pop("root"), **spec)
+    raise InputError(None, f"unknown data source kind {kind!r}; use 'phantom' or 'adaptor'")
+
+
+# --------------------------------------------------------------------------- export
+def _write_atomic(path: str, data: bytes) -> None:
+    folder = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_frame_png(path: str, image: np.ndarray, *, overwrite: bool = False) -> None:
+    """Write ``(H, W, 3)`` float32 RGB [0, 1] (or uint8) as an 8-bit RGB PNG, atomically."""
+    refuse_overwrite(path, overwrite)
+    img = np.asarray(image)
+    if img.dtype != np.uint8:
+        img = np.round(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise InputError(path, "PNG encoding failed")
+    _write_atomic(path, buf.tobytes())
+
+
+def write_point_labels(path: str, points: np.ndarray, shape, *, overwrite: bool = False) -> None:
+    """Write an AdaptOR ``point_labels`` JSON (``points`` + ``imageHeight``/``imageWidth``), atomically."""
+    refuse_overwrite(path, overwrite)
+    data = {"points": [{"x": round(float(x), 4), "y": round(float(y), 4)} for x, y in np.asarray(points)],
+            "imageHeight": int(shape[0]), "imageWidth": int(shape[1])}
+    _write_atomic(path, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
+
+
+def export_phantom_adaptor(root, source: PhantomSource, *, overwrite: bool = False) -> int:
+    """Write a phantom source as an AdaptOR tree ``root/<seed group>/<domain>/{images,point_labels}/``.
+
+    Frames are 8-bit PNGs named ``<seed>.png`` (like the challenge's frames);
+    labels carry the exact points. Returns the number of frames written.
+    Refuses to overwrite existing files unless ``overwrite``.
+    """
+    root = os.fspath(root)
+    os.makedirs(root, exist_ok=True)
+    count = 0
+    for i in range(len(source)):
+        frame = source[i]
+        base = os.path.join(root, frame.group, frame.video)
+        os.makedirs(os.path.join(base, "images"), exist_ok=True)
+        os.makedirs(os.path.join(base, "point_labels"), exist_ok=True)
+        stem = os.path.splitext(frame.name)[0]
+        write_frame_png(os.path.join(base, "images", frame.name), frame.image, overwrite=overwrite)
+        write_point_labels(os.path.join(base, "point_labels", stem + ".json"), frame.points,
+                           frame.image.shape[:2], overwrite=overwrite)
+        count += 1
+    return count
+
+
+# --------------------------------------------------------------------------- torch dataset
+@dataclass
+class TargetConfig:
+    """How targets are drawn: Gaussian variance ``sigma2`` (px^2) and truncation (sigmas)."""
+
+    sigma2: float = 5.0
+    truncate: float = 3.0
+
+
+class SutureTrainDataset(torch.utils.data.Dataset):
+    """Augmented, normalised frames with single-channel Gaussian targets.
+
+    Item ``i`` is frame ``i`` of the concatenated sources. Augmentation draws
+    from ``default_rng(derive_seed(seed, epoch, i))``: reproducible, different
+    per epoch (call :meth:`set_epoch`).
+
+    Returns dicts of:
+        ``image`` ``(3, H', W')`` float32 (normalised with ``mean``/``std``, padded to 32),
+        ``heatmap`` ``(1, H', W')`` float32 in [0, 1] (every transformed point
+        drawn, including the visible tail of points just outside),
+        ``n_points`` (labels in the output), ``n_seen``, ``n_dropped_rotation``,
+        ``n_dropped_crop`` (ints, for the run's counts).
+
+    >>> ds = SutureTrainDataset([PhantomSource([0], size=(64, 96))], AugmentConfig(crop=[32, 64]))
+    >>> item = ds[0]; item["image"].shape, item["heatmap"].shape
+    (torch.Size([3, 32, 64]), torch.Size([1, 32, 64]))
+    """
+
+    def __init__(self, sources: Sequence, augment_config: AugmentConfig | None = None, *, seed: int = 0,
+                 target: TargetConfig | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD, multiple: int = 32):
+        self.sources = list(sources)
+        self.augment_config = augment_config if augment_config is not None else AugmentConfig.off()
+        self.seed = int(seed)
+        self.epoch = 0
+        self.target = target if target is not None else TargetConfig()
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.multiple = int(multiple)
+        self._offsets = np.cumsum([0] + [len(s) for s in self.sources])
+
+    def __len__(self) -> int:
+        return int(self._offsets[-1])
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def frame(self, index: int) -> Frame:
+        """The raw (unaugmented) frame at a concatenated index."""
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        k = int(np.searchsorted(self._offsets, index, side="right") - 1)
+        return self.sources[k][index - int(self._offsets[k])]
+
+    def __getitem__(self, index: int) -> dict:
+        frame = self.frame(index)
+        rng = np.random.default_rng(derive_seed(self.seed, self.epoch, int(index)))
+        result = augment(frame.image, frame.points, rng, self.augment_config)
+        net, transform = prepare_suture_frame(result.image, mean=self.mean, std=self.std, multiple=self.multiple)
+        h, w = result.image.shape[:2]
+        heat = encode_heatmap(result.points, (h, w), sigma2=self.target.sigma2, truncate=self.target.truncate)
+        heat, _ = pad_to_multiple(heat, self.multiple)
+        return {
+            "image": torch.from_numpy(net),
+            "heatmap": torch.from_numpy(np.ascontiguousarray(heat[None])),
+            "n_points": int(result.inside.sum()),
+            "n_seen": result.stats.seen,
+            "n_dropped_rotation": int(result.stats.dropped.get("rotation", 0)),
+            "n_dropped_crop": int(result.stats.dropped.get("crop", 0)),
+        }
+
+
+# --------------------------------------------------------------------------- CLI
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m training.suture_data --seeds A:B --domain sim --out DIR``: export phantom frames
+    as an AdaptOR tree (e.g. as input to ``training.translate_folder --adaptor``)."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(prog="python -m training.suture_data",
+                                description="Export phantom suture frames as an AdaptOR-layout tree.")
+    p.add_argument("--seeds", required=True, help="seed range A:B (B exclusive)")
+    p.add_argument("--domain", choices=["sim", "intraop"], default="sim")
+    p.add_argument("--randomisation", choices=["none", "train", "wide"], default="train")
+    p.add_argument("--group-size", type=int, default=DEFAULT_GROUP_SIZE, help="seeds per phantom surgery")
+    p.add_argument("--out", required=True, help="output AdaptOR root")
+    p.add_argument("--overwrite", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        src = PhantomSource(list(parse_seed_range(args.seeds)), domain=args.domain, randomisation=args.randomisation,
+                            group_size=args.group_size, cache=False)
+        n = export_phantom_adaptor(args.out, src, overwrite=args.overwrite)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {n} {args.domain} phantom frames to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

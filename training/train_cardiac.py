@@ -1,0 +1,712 @@
+"""Train the cardiac landmark GAN (Kanakatte et al.) on the phantom, STACOM or ACDC.
+
+    python -m training.train_cardiac --config training/configs/cardiac_sax.json [--out runs/x] [--resume]
+        [--max-steps N] [--max-minutes M] [--device cpu|cuda|auto] [--export heatmap_landmarks/weights/cardiac_sax]
+
+Under ``torchrun --nproc_per_node=K`` it trains with DDP (one process per GPU,
+disjoint samples per rank, only rank 0 logs and writes files).
+
+One step: the generator G (U-Net) maps the image x to heatmaps G(x); the
+conditional PatchGAN D scores (x, heatmap) pairs.
+
+* D step: ``MDL = SDL + FPL`` with ``SDL = 0.5 (mean (D(x,y)-1)^2 + mean D(x,G(x))^2)``.
+  G(x) is detached, so FPL (a function of y and G(x) only) changes the logged
+  value and no gradient (see :mod:`heatmap_landmarks.losses`).
+* G step: ``G_L = A_L + beta * Huber_0.4(y, G(x)) + fpl_weight * FPL(y, G(x))``
+  with ``A_L = mean (D(x, G(x)) - 1)^2`` - the generator-side FPL is the only
+  place where FPL can steer training.
+
+Ablations (config): ``loss.adversarial=false`` (plain U-Net), ``loss.recon_loss="mse"``,
+``loss.fpl=false``, ``model.heatmap_mode="single"|"per_landmark"``.
+
+Every ``optim.steps_per_epoch`` steps ("epoch"): validation (mean radial error
+on the validation set, network pixels), the adaptive schedule
+(:class:`AdaptiveSchedule`), a row in ``log.jsonl``/``log.csv``, the resume
+state (``state.safetensors``) and, on a new best validation score,
+``model_best.{safetensors,json}``. At the end the decoder settings (level,
+min_confidence) are chosen on the validation set and written into the card of
+the best model (``model.{safetensors,json}``; ``--export`` copies it).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler, Sampler, SequentialSampler
+
+from heatmap_landmarks.checkpoint import ModelCard, load_checkpoint, save_checkpoint
+from heatmap_landmarks.errors import InputError
+from heatmap_landmarks.heatmaps import SIGMA2_SEVERAL, SIGMA2_SINGLE
+from heatmap_landmarks.inference import Predictor
+from heatmap_landmarks.losses import discriminator_loss, generator_loss
+from heatmap_landmarks.models import (
+    CardiacGenerator,
+    CardiacGeneratorConfig,
+    PatchDiscriminator,
+    PatchDiscriminatorConfig,
+    count_parameters,
+    estimate_flops,
+)
+
+from .cardiac_data import (
+    EpochStream,
+    PhantomCardiacDataset,
+    PreparedCardiacDataset,
+    collate_items,
+    load_real_cardiac,
+    split_real_items,
+)
+from .common import (
+    DistContext,
+    MetricsLog,
+    RunBudget,
+    all_reduce_mean,
+    autocast,
+    cleanup_ddp,
+    derive_seed,
+    load_training_state,
+    make_grad_scaler,
+    progress_bar,
+    save_training_state,
+    seed_everything,
+    setup_device_and_ddp,
+    setup_logging,
+    unwrap,
+    wrap_ddp,
+)
+from .config import CardiacTrainConfig, ScheduleConfig, config_to_dict, load_config, parse_seed_range
+from .datasets import DatasetReport
+
+log = logging.getLogger("training")
+
+STATE_FILE = "state.safetensors"
+
+
+# --------------------------------------------------------------------------- networks
+def build_networks(cfg: CardiacTrainConfig) -> tuple[CardiacGenerator, PatchDiscriminator | None]:
+    """Generator (and discriminator unless ``loss.adversarial`` is false), channels from view and mode."""
+    n_out = 1 if cfg.model.heatmap_mode == "single" else len(cfg.data.landmark_names)
+    g_cfg = CardiacGeneratorConfig.from_dict({**cfg.model.generator, "in_channels": 1, "out_channels": n_out})
+    gen = CardiacGenerator(g_cfg)
+    disc = None
+    if cfg.loss.adversarial:
+        d_cfg = PatchDiscriminatorConfig.from_dict({**cfg.model.discriminator, "in_channels": 1 + n_out,
+                                                    "conditional": True})
+        disc = PatchDiscriminator(d_cfg)
+    return gen, disc
+
+
+def _dropout_of(model) -> float:
+    for m in unwrap(model).modules():
+        if isinstance(m, torch.nn.modules.dropout._DropoutNd):
+            return float(m.p)
+    return 0.0
+
+
+# --------------------------------------------------------------------------- adaptive schedule
+class AdaptiveSchedule:
+    """Adapts dropout and learning rates of G and D once per epoch; every change is logged.
+
+    Rules (thresholds in :class:`~training.config.ScheduleConfig`):
+
+    1. D too strong (``SDL < d_strong_ratio * A_L``, epoch means): D dropout +step
+       (cap ``d_dropout_max``); already at the cap: D lr x ``lr_factor``.
+    2. D too weak (``SDL > d_weak_ratio * A_L``): D dropout -step (floor ``d_dropout_min``).
+    3. Validation score improved by more than ``min_delta_px`` on the best so far:
+       G dropout -step (floor ``g_dropout_min``) - less regularisation as G gets good.
+    4. No improvement for ``patience`` epochs: G lr x ``lr_factor`` (floor ``lr_min``).
+
+    The state is plain JSON (saved in the resume file).
+    """
+
+    def __init__(self, cfg: ScheduleConfig, gen, disc, opt_g, opt_d):
+        self.cfg = cfg
+        self.gen, self.disc, self.opt_g, self.opt_d = gen, disc, opt_g, opt_d
+        self.best = math.inf
+        self.since_best = 0
+
+    def state(self) -> dict:
+        return {"best": self.best if math.isfinite(self.best) else None, "since_best": self.since_best}
+
+    def load(self, state: dict) -> None:
+        self.best = math.inf if state.get("best") is None else float(state["best"])
+        self.since_best = int(state.get("since_best", 0))
+
+    @staticmethod
+    def _set_lr(opt, lr: float) -> None:
+        for group in opt.param_groups:
+            group["lr"] = lr
+
+    def step(self, losses: dict, val_score: float) -> list[str]:
+        """Apply the rules for one epoch; returns human-readable changes."""
+        c = self.cfg
+        changes: list[str] = []
+        if not c.enabled:
+            return changes
+        if self.disc is not None and "d_sdl" in losses and "g_adversarial" in losses:
+            sdl, adv = losses["d_sdl"], losses["g_adversarial"]
+            p_d = _dropout_of(self.disc)
+            lr_d = self.opt_d.param_groups[0]["lr"]
+            if sdl < c.d_strong_ratio * adv:
+                if p_d < c.d_dropout_max - 1e-9:
+                    new = round(min(p_d + c.dropout_step, c.d_dropout_max), 4)
+                    unwrap(self.disc).set_dropout(new)
+                    changes.append(f"D too strong (SDL {sdl:.4f} < {c.d_strong_ratio:g} x A_L {adv:.4f}): "
+                                   f"D dropout {p_d:.2f} -> {new:.2f}")
+                elif lr_d > c.lr_min:
+                    new = max(lr_d * c.lr_factor, c.lr_min)
+                    self._set_lr(self.opt_d, new)
+                    changes.append(f"D too strong at dropout cap {p_d:.2f}: D lr {lr_d:.2e} -> {new:.2e}")
+            elif sdl > c.d_weak_ratio * adv and p_d > c.d_dropout_min + 1e-9:
+                new = round(max(p_d - c.dropout_step, c.d_dropout_min), 4)
+                unwrap(self.disc).set_dropout(new)
+                changes.append(f"D too weak (SDL {sdl:.4f} > {c.d_weak_ratio:g} x A_L {adv:.4f}): "
+                               f"D dropout {p_d:.2f} -> {new:.2f}")
+        if math.isfinite(val_score):
+            if val_score < self.best - c.min_delta_px:
+                p_g = _dropout_of(self.gen)
+                if p_g > c.g_dropout_min + 1e-9:
+                    new = round(max(p_g - c.dropout_step, c.g_dropout_min), 4)
+                    unwrap(self.gen).set_dropout(new)
+                    changes.append(f"validation improved ({self.best:.3f} -> {val_score:.3f} px): "
+                                   f"G dropout {p_g:.2f} -> {new:.2f}")
+                self.best = val_score
+                self.since_best = 0
+            else:
+                self.since_best += 1
+                if self.since_best >= c.patience:
+                    lr_g = self.opt_g.param_groups[0]["lr"]
+                    if lr_g > c.lr_min:
+                        new = max(lr_g * c.lr_factor, c.lr_min)
+                        self._set_lr(self.opt_g, new)
+                        changes.append(f"validation plateau ({self.since_best} epochs without > "
+                                       f"{c.min_delta_px:g} px gain): G lr {lr_g:.2e} -> {new:.2e}")
+                    self.since_best = 0
+        return changes
+
+
+# --------------------------------------------------------------------------- validation
+def decode_batch(heatmaps: np.ndarray, names: list, mode: str, view: str, decoder: dict) -> tuple:
+    """``(B, K, H, W)`` clipped heatmaps -> ``(B, L, 2)`` network points and ``(B, L)`` confidences.
+
+    Uses the Predictor's own decoding method, so validation decodes exactly as the shipped inference path.
+    """
+    shim = SimpleNamespace(card=SimpleNamespace(heatmap_mode=mode, view=view))
+    out_p = np.full((len(heatmaps), len(names), 2), np.nan, np.float32)
+    out_c = np.zeros((len(heatmaps), len(names)), np.float32)
+    for b, hm in enumerate(heatmaps):
+        out_p[b], out_c[b] = Predictor._decode_cardiac(shim, hm, names, decoder)
+    return out_p, out_c
+
+
+@torch.no_grad()
+def predict_heatmaps(gen, items, ctx: DistContext, batch_size: int, amp: bool) -> np.ndarray:
+    """Generator outputs ``(N, K, H, W)`` float32 clipped to [0, 1] for un-augmented items (eval mode)."""
+    model = unwrap(gen)
+    was = model.training
+    model.eval()
+    outs = []
+    for start in range(0, len(items), batch_size):
+        x = torch.from_numpy(np.stack([it.image for it in items[start:start + batch_size]])[:, None]).to(ctx.device)
+        with autocast(ctx, amp):
+            y = model(x)
+        outs.append(y.float().clamp_(0.0, 1.0).cpu().numpy())
+    model.train(was)
+    return np.concatenate(outs)
+
+
+def score_predictions(points: np.ndarray, items, names: list, penalty: float) -> dict:
+    """Validation metrics in network pixels.
+
+    ``score``: mean over present ground-truth landmarks of ``min(error, penalty)``,
+    a miss counting ``penalty`` - one number that punishes misses and large
+    errors alike (used for model selection and the schedule). Also the plain
+    mean error of detected landmarks, per-name means, misses and false
+    detections (a point where the phantom has no such landmark).
+    """
+    errs, per = [], {n: [] for n in names}
+    missed = false = 0
+    for p, it in zip(points, items):
+        for j, n in enumerate(names):
+            gt = it.points[j]
+            if not it.supervised[j]:
+                continue
+            if np.isnan(gt[0]):
+                false += int(not np.isnan(p[j, 0]))
+                continue
+            if np.isnan(p[j, 0]):
+                missed += 1
+                errs.append(penalty)
+                continue
+            e = float(np.hypot(*(p[j] - gt)))
+            per[n].append(e)
+            errs.append(min(e, penalty))
+    found = [e for n in names for e in per[n]]
+    out = {"score": float(np.mean(errs)) if errs else math.nan,
+           "mean_px": float(np.mean(found)) if found else math.nan,
+           "missed": missed, "false": false, "n": len(errs)}
+    for n in names:
+        out[f"{n}_px"] = float(np.mean(per[n])) if per[n] else math.nan
+    return out
+
+
+def choose_decoder(heatmaps: np.ndarray, items, cfg: CardiacTrainConfig) -> tuple[dict, list]:
+    """Grid-search (level, min_confidence) on validation heatmaps; returns the best decoder and all rows."""
+    names, mode, view = cfg.data.landmark_names, cfg.model.heatmap_mode, cfg.data.view
+    rows = []
+    for level, conf in itertools.product(cfg.eval.level_grid, cfg.eval.min_confidence_grid):
+        dec = {"level": float(level), "min_confidence": float(conf)}
+        pts, _ = decode_batch(heatmaps, names, mode, view, dec)
+        rows.append({**dec, **score_predictions(pts, items, names, cfg.schedule.miss_penalty_px)})
+    best = min(rows, key=lambda r: (r["score"], -r["min_confidence"], r["level"]))
+    return {"level": best["level"], "min_confidence": best["min_confidence"]}, rows
+
+
+# --------------------------------------------------------------------------- samplers
+class _Skip(Sampler):
+    """Skip the first ``n`` indices of a sampler (resume in the middle of an epoch)."""
+
+    def __init__(self, sampler, n: int):
+        self.sampler, self.n = sampler, int(n)
+
+    def __iter__(self):
+        return itertools.islice(iter(self.sampler), self.n, None)
+
+    def __len__(self) -> int:
+        return max(len(self.sampler) - self.n, 0)
+
+
+# --------------------------------------------------------------------------- the trainer
+class Trainer:
+    """Holds networks, optimisers, data and state of one run (see the module docstring)."""
+
+    def __init__(self, cfg: CardiacTrainConfig, out_dir: Path, ctx: DistContext, *, resume: bool = False,
+                 max_steps: int | None = None, max_minutes: float | None = None, show_progress: bool = True):
+        self.cfg, self.out, self.ctx = cfg, out_dir, ctx
+        self.names = cfg.data.landmark_names
+        self.mode, self.view = cfg.model.heatmap_mode, cfg.data.view
+        self.amp = cfg.optim.amp and ctx.is_cuda
+        self.show_progress = show_progress and ctx.is_main
+        seed_everything(cfg.seed)
+        gen, disc = build_networks(cfg)
+        self.gen_plain, self.disc_plain = gen.to(ctx.device), (disc.to(ctx.device) if disc is not None else None)
+        self.gen = wrap_ddp(self.gen_plain, ctx)
+        self.disc = wrap_ddp(self.disc_plain, ctx) if disc is not None else None
+        betas = tuple(cfg.optim.betas)
+        self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=cfg.optim.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.optim.lr_d, betas=betas) if disc else None
+        self.scaler_g = make_grad_scaler(ctx, cfg.optim.amp)
+        self.scaler_d = make_grad_scaler(ctx, cfg.optim.amp)
+        self.schedule = AdaptiveSchedule(cfg.schedule, self.gen, self.disc, self.opt_g, self.opt_d)
+        self.step = 0
+        self.prev_minutes = 0.0  # training minutes of earlier (resumed) runs
+        self.best_score = math.inf
+        self.best_state: dict | None = None
+        self.acc: dict[str, float] = {}
+        self.acc_n = 0
+        self.report = DatasetReport(cfg.data.source)
+        self._build_data()
+        if resume:
+            self._resume()
+        self.budget = RunBudget(max_steps if max_steps is not None else cfg.optim.max_steps,
+                                max_minutes if max_minutes is not None else cfg.optim.max_minutes)
+        self.metrics = MetricsLog(out_dir, ctx.is_main, resume_step=self.step if resume else None)
+
+    # -- data ------------------------------------------------------------------
+    def _build_data(self) -> None:
+        cfg = self.cfg
+        d = cfg.data
+        if d.source == "phantom":
+            base = PhantomCardiacDataset(d.train_seeds, d)
+            val_ds = PhantomCardiacDataset(d.val_seeds, d, randomisation=d.val_randomisation)
+            self.val_items = [val_ds.item(i) for i in range(len(val_ds))]
+            self.report.add_loaded("phantom training seeds available", len(base))
+            self.report.add_loaded("phantom validation seeds", len(self.val_items))
+            shuffle = False
+            self.data_note = (f"phantom seeds {d.train_seeds} (randomisation {d.randomisation}), "
+                              f"validation seeds {d.val_seeds} ({d.val_randomisation})")
+        else:
+            items, self.report = load_real_cardiac(d, mode=self.mode, report=self.report)
+            train, val, test, split = split_real_items(items, d, cfg.seed)
+            if not train or not val:
+                raise InputError(d.root, f"split left {len(train)} training and {len(val)} validation images; "
+                                         "need both (more patients, or other fractions)")
+            base = PreparedCardiacDataset(train)
+            self.val_items = val
+            self.test_groups = split.test_groups
+            shuffle = True
+            self.data_note = (f"{d.source} {d.root}: {len(split.train_groups)} train / {len(split.val_groups)} val / "
+                              f"{len(split.test_groups)} test patients"
+                              + (f" (fold {d.fold} of {d.folds})" if d.folds else " (70/30 then 80/20)"))
+        per_epoch = cfg.optim.steps_per_epoch * cfg.optim.batch_size * self.ctx.world_size
+        self.stream = EpochStream(base, per_epoch, seed=cfg.seed, shuffle=shuffle, mode=self.mode, view=self.view,
+                                  augment=cfg.augment, input_size=d.input_size)
+        if self.ctx.is_main:
+            log.info("data: %s; %s", self.data_note, self.report.summary())
+
+    def _loader(self, skip_batches: int) -> DataLoader:
+        if self.ctx.distributed:
+            sampler = DistributedSampler(self.stream, num_replicas=self.ctx.world_size, rank=self.ctx.rank,
+                                         shuffle=False, drop_last=True)
+        else:
+            sampler = SequentialSampler(self.stream)
+        sampler = _Skip(sampler, skip_batches * self.cfg.optim.batch_size)
+        nw = self.cfg.data.num_workers
+        # Its own generator: creating a loader iterator must not consume the global torch RNG (dropout),
+        # or a run resumed mid-epoch would drift from an uninterrupted one.
+        gen = torch.Generator().manual_seed(derive_seed(self.cfg.seed, self.stream.epoch, 31))
+        return DataLoader(self.stream, batch_size=self.cfg.optim.batch_size, sampler=sampler, num_workers=nw,
+                          pin_memory=self.ctx.is_cuda, drop_last=True, persistent_workers=False,
+                          prefetch_factor=2 if nw else None, generator=gen)
+
+    # -- one step -------------------------------------------------------------------
+    def train_step(self, batch: dict) -> dict:
+        cfg, ctx = self.cfg, self.ctx
+        lc = cfg.loss
+        x = batch["image"].to(ctx.device, non_blocking=True)
+        y = batch["target"].to(ctx.device, non_blocking=True)
+        m = batch["mask"].to(ctx.device, non_blocking=True)[:, :, None, None]
+        y = y * m  # unknown (unannotated) channels: target and prediction both zeroed
+        parts: dict[str, float] = {}
+        fpl_weight = lc.fpl_weight if lc.fpl else 0.0
+        with autocast(ctx, self.amp):
+            pred = self.gen(x)
+        pred = pred.float() * m
+        if self.disc is not None:
+            # -- discriminator: MDL = SDL + FPL (FPL's gradient path: none here, see losses.py)
+            # Real and fake pairs go through D as one batch: one DDP forward per backward, and batch
+            # norm sees both halves with the same statistics (D cannot tell them apart by batch stats).
+            self.disc.requires_grad_(True)
+            with autocast(ctx, self.amp):
+                logits = self.disc(torch.cat([x, x]), torch.cat([y, pred.detach()]))
+            real, fake = logits[: len(x)], logits[len(x):]
+            dl = discriminator_loss(real.float(), fake.float(), y, pred.detach(), lc.alpha, include_fpl=lc.fpl,
+                                    fpl_threshold=lc.fpl_threshold, fpl_margin=lc.fpl_margin)
+            self.opt_d.zero_grad(set_to_none=True)
+            self.scaler_d.scale(dl.total).backward()
+            self.scaler_d.step(self.opt_d)
+            self.scaler_d.update()
+            parts.update({f"d_{k}": v for k, v in dl.parts.items()})
+            parts["d_mdl"] = parts.pop("d_total")
+            # -- generator: G_L = A_L + beta * recon + fpl_weight * FPL
+            # D is frozen here and called without its DDP wrapper: its parameters get no gradient,
+            # which a DDP reducer would wait for; gradients still flow through D into G.
+            self.disc.requires_grad_(False)
+            with autocast(ctx, self.amp):
+                fake_g = self.disc_plain(x, pred)
+            gl = generator_loss(fake_g.float(), pred, y, lc.beta, lc.huber_delta, adversarial=True,
+                                regression=lc.recon_loss, fpl_weight=fpl_weight, alpha=lc.alpha,
+                                fpl_threshold=lc.fpl_threshold, fpl_margin=lc.fpl_margin)
+        else:
+            gl = generator_loss(None, pred, y, lc.beta, lc.huber_delta, adversarial=False,
+                                regression=lc.recon_loss, fpl_weight=fpl_weight, alpha=lc.alpha,
+                                fpl_threshold=lc.fpl_threshold, fpl_margin=lc.fpl_margin)
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler_g.scale(gl.total).backward()
+        if cfg.optim.grad_clip:
+            self.scaler_g.unscale_(self.opt_g)
+            torch.nn.utils.clip_grad_norm_(self.gen.parameters(), cfg.optim.grad_clip)
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
+        parts.update({f"g_{k}": v for k, v in gl.parts.items()})
+        if not all(math.isfinite(v) for v in parts.values()):
+            bad = {k: v for k, v in parts.items() if not math.isfinite(v)}
+            raise FloatingPointError(f"non-finite loss at step {self.step + 1}: {bad}")
+        return parts
+
+    # -- epoch end ----------------------------------------------------------------
+    def validate(self, decoder: dict | None = None) -> tuple[dict, np.ndarray]:
+        heat = predict_heatmaps(self.gen, self.val_items, self.ctx, self.cfg.eval.val_batch_size, self.amp)
+        dec = decoder or {"level": self.cfg.eval.level, "min_confidence": self.cfg.eval.min_confidence}
+        pts, _ = decode_batch(heat, self.names, self.mode, self.view, dec)
+        return score_predictions(pts, self.val_items, self.names, self.cfg.schedule.miss_penalty_px), heat
+
+    def end_epoch(self, partial: bool = False) -> None:
+        ctx = self.ctx
+        means = {k: all_reduce_mean(v / max(self.acc_n, 1), ctx) for k, v in self.acc.items()}
+        val = {}
+        if ctx.is_main:
+            val, _ = self.validate()
+        score = all_reduce_mean(val.get("score", 0.0) * ctx.world_size, ctx) if ctx.distributed else val["score"]
+        changes = [] if partial else self.schedule.step(means, score)
+        for c in changes:
+            log.info("schedule: %s", c)
+        improved = score < self.best_score
+        if improved:
+            self.best_score = score
+            self.best_state = {k: v.detach().cpu().clone() for k, v in self.gen_plain.state_dict().items()}
+        if ctx.is_main:
+            row = {"step": self.step, "epoch": self.step / self.cfg.optim.steps_per_epoch,
+                   "minutes": round(self.prev_minutes + self.budget.elapsed_minutes(), 3), "partial": partial,
+                   "lr_g": self.opt_g.param_groups[0]["lr"],
+                   "lr_d": self.opt_d.param_groups[0]["lr"] if self.opt_d else None,
+                   "dropout_g": _dropout_of(self.gen), "dropout_d": _dropout_of(self.disc) if self.disc else None,
+                   **{k: round(v, 6) for k, v in means.items()},
+                   **{f"val_{k}": (round(v, 4) if isinstance(v, float) else v) for k, v in val.items()},
+                   "best": improved, "changes": changes}
+            self.metrics.append(row)
+            log.info("step %d | G %.4f (adv %s, recon %.5f, fpl %s) | D %s | val %.3f px (score %.3f, missed %d, "
+                     "false %d)%s", self.step, means.get("g_total", math.nan),
+                     _f(means.get("g_adversarial")), means.get("g_regression", math.nan), _f(means.get("g_fpl")),
+                     _f(means.get("d_sdl")), val["mean_px"], val["score"], val["missed"], val["false"],
+                     " *best*" if improved else "")
+            if improved:
+                self._save_model("model_best", self.best_state, metrics={"validation": _clean(val)})
+        if not partial:
+            self.acc, self.acc_n = {}, 0
+        if ctx.is_main:
+            self._save_state()
+
+    # -- saving ----------------------------------------------------------------------
+    def _card(self, decoder: dict, metrics: dict) -> ModelCard:
+        cfg = self.cfg
+        g = self.gen_plain
+        flops = estimate_flops(g, (1, 1, *cfg.data.input_size))
+        d = cfg.data
+        if d.source == "phantom":
+            training_data = (f"synthetic phantom only (heatmap_landmarks.phantoms, view {d.view}): training seeds "
+                             f"{d.train_seeds} (randomisation '{d.randomisation}', phase {d.phase}), one new seed "
+                             f"per sample, {self.step} steps x batch {cfg.optim.batch_size} = "
+                             f"{self.step * cfg.optim.batch_size * self.ctx.world_size} samples with on-the-fly "
+                             f"augmentation; validation seeds {d.val_seeds} ('{d.val_randomisation}'). "
+                             "No real patient data.")
+        else:
+            training_data = self.data_note
+        notes = (f"Kanakatte et al. cardiac landmark GAN reproduction; config '{cfg.name}'; "
+                 f"losses: adversarial={cfg.loss.adversarial}, recon={cfg.loss.recon_loss}, fpl={cfg.loss.fpl} "
+                 f"(generator-side weight {cfg.loss.fpl_weight if cfg.loss.fpl else 0}); "
+                 f"{count_parameters(g)} parameters, {flops / 1e9:.3f} GFLOP per 256x256 frame. "
+                 "Decoder settings chosen on validation seeds.")
+        return ModelCard(
+            name=f"cardiac-{self.view}-{cfg.name}", task="cardiac", view=self.view, architecture="CardiacGenerator",
+            config=g.config.to_dict(), landmark_names=list(self.names), heatmap_mode=self.mode,
+            sigma2=SIGMA2_SEVERAL if self.mode == "single" else SIGMA2_SINGLE,
+            input_size=list(cfg.data.input_size), input_spacing_mm=cfg.data.spacing_mm,
+            normalisation={"method": "percentile", "low": cfg.data.percentiles[0], "high": cfg.data.percentiles[1]},
+            decoder=decoder, training_data=training_data, metrics=metrics, notes=notes)
+
+    def _save_model(self, stem: str, state: dict, *, metrics: dict, decoder: dict | None = None) -> Path:
+        with torch.random.fork_rng(devices=[]):  # initialising a network must not move the training RNG
+            net = CardiacGenerator(self.gen_plain.config)
+        net.load_state_dict(state)
+        dec = decoder or {"level": self.cfg.eval.level, "min_confidence": self.cfg.eval.min_confidence}
+        _, card_path = save_checkpoint(net, self._card(dec, metrics), self.out / stem, overwrite=True)
+        return card_path
+
+    def _save_state(self) -> None:
+        models = {"generator": self.gen_plain}
+        opts = {"generator": self.opt_g}
+        scalers = {"generator": self.scaler_g}
+        if self.disc is not None:
+            models["discriminator"] = self.disc_plain
+            opts["discriminator"] = self.opt_d
+            scalers["discriminator"] = self.scaler_d
+        extra = {"schedule": self.schedule.state(), "best_score": self.best_score if math.isfinite(self.best_score)
+                 else None, "acc": self.acc, "acc_n": self.acc_n,
+                 "dropout_g": _dropout_of(self.gen), "dropout_d": _dropout_of(self.disc) if self.disc else None,
+                 "minutes": self.prev_minutes + self.budget.elapsed_minutes(),
+                 "config": config_to_dict(self.cfg)}
+        save_training_state(self.out / STATE_FILE, models=models, optimizers=opts, scalers=scalers,
+                            step=self.step, epoch=self.step // self.cfg.optim.steps_per_epoch, extra=extra)
+
+    def _resume(self) -> None:
+        models = {"generator": self.gen_plain}
+        opts = {"generator": self.opt_g}
+        scalers = {"generator": self.scaler_g}
+        if self.disc is not None:
+            models["discriminator"] = self.disc_plain
+            opts["discriminator"] = self.opt_d
+            scalers["discriminator"] = self.scaler_d
+        meta = load_training_state(self.out / STATE_FILE, models=models, optimizers=opts, scalers=scalers,
+                                   device=self.ctx.device)
+        extra = meta["extra"]
+        self.step = meta["step"]
+        self.schedule.load(extra.get("schedule", {}))
+        self.best_score = math.inf if extra.get("best_score") is None else float(extra["best_score"])
+        self.acc, self.acc_n = dict(extra.get("acc", {})), int(extra.get("acc_n", 0))
+        self.prev_minutes = float(extra.get("minutes", 0.0))
+        self.gen_plain.set_dropout(float(extra["dropout_g"]))
+        if self.disc is not None and extra.get("dropout_d") is not None:
+            self.disc_plain.set_dropout(float(extra["dropout_d"]))
+        best = self.out / "model_best.json"
+        if best.exists():
+            with torch.random.fork_rng(devices=[]):  # building the network draws init weights: keep the RNG
+                model, _ = load_checkpoint(best)
+            self.best_state = {k: v.clone() for k, v in model.state_dict().items()}
+        if self.ctx.is_main:
+            log.info("resumed from %s at step %d (best validation score %.3f)", self.out / STATE_FILE, self.step,
+                     self.best_score)
+
+    # -- the loop -----------------------------------------------------------------
+    def fit(self) -> dict:
+        cfg, ctx = self.cfg, self.ctx
+        spe = cfg.optim.steps_per_epoch
+        if ctx.is_main:
+            g = self.gen_plain
+            log.info("generator: %d parameters, %.3f GFLOP/frame; discriminator: %s parameters; device %s%s; "
+                     "world size %d", count_parameters(g), estimate_flops(g, (1, 1, *cfg.data.input_size)) / 1e9,
+                     count_parameters(self.disc_plain) if self.disc_plain is not None else "none", ctx.device,
+                     " (AMP)" if self.amp else "", ctx.world_size)
+        bar = progress_bar(total=self.budget.max_steps, initial=self.step, desc=cfg.name, enabled=self.show_progress)
+        t0 = time.monotonic()
+        start_step = self.step
+        stop = self.budget.exhausted(self.step)
+        while not stop:
+            self.stream.epoch = self.step // spe
+            for batch in self._loader(self.step % spe):
+                parts = self.train_step(batch)
+                self.step += 1
+                for k, v in parts.items():
+                    self.acc[k] = self.acc.get(k, 0.0) + v
+                self.acc_n += 1
+                bar.update(1)
+                bar.set_postfix(G=f"{parts['g_total']:.3f}", D=f"{parts.get('d_sdl', float('nan')):.3f}")
+                if self.step % spe == 0:
+                    self.end_epoch()
+                if self.budget.exhausted(self.step):
+                    stop = True
+                    break
+        bar.close()
+        if self.step % spe != 0 and self.step > start_step:
+            self.end_epoch(partial=True)
+        seconds = time.monotonic() - t0
+        summary = {"steps": self.step, "stop_reason": self.budget.reason, "seconds_this_run": round(seconds, 1),
+                   "seconds_per_step": round(seconds / max(self.step - start_step, 1), 4)}
+        if ctx.is_main:
+            summary.update(self.finish())
+            (self.out / "summary.json").write_text(json.dumps(_clean(summary), indent=2) + "\n", encoding="utf-8")
+            log.info("done: %s", json.dumps(_clean(summary)))
+        return summary
+
+    def finish(self) -> dict:
+        """Choose the decoder on validation with the best weights; write ``model.{safetensors,json}``."""
+        state = self.best_state or {k: v.detach().cpu().clone() for k, v in self.gen_plain.state_dict().items()}
+        current = {k: v.detach().cpu().clone() for k, v in self.gen_plain.state_dict().items()}
+        self.gen_plain.load_state_dict(state)
+        heat = predict_heatmaps(self.gen_plain, self.val_items, self.ctx, self.cfg.eval.val_batch_size, self.amp)
+        self.gen_plain.load_state_dict(current)
+        decoder, rows = choose_decoder(heat, self.val_items, self.cfg)
+        best_row = next(r for r in rows if r["level"] == decoder["level"]
+                        and r["min_confidence"] == decoder["min_confidence"])
+        (self.out / "decoder_search.json").write_text(json.dumps(_clean(rows), indent=1) + "\n", encoding="utf-8")
+        metrics = {"validation": _clean({k: v for k, v in best_row.items() if k not in decoder}),
+                   "validation_units": "network pixels (1 px = spacing_mm); score = mean error, misses = "
+                                       f"{self.cfg.schedule.miss_penalty_px:g} px"}
+        card_path = self._save_model("model", state, metrics=metrics, decoder=decoder)
+        self.report_skips()
+        return {"model": str(card_path), "decoder": decoder, "validation": metrics["validation"]}
+
+    def report_skips(self) -> None:
+        rep = self.report
+        data = {"summary": rep.summary(), "loaded": dict(rep.loaded),
+                "skipped": [dataclasses.asdict(s) for s in rep.skipped], "notes": dict(rep.notes)}
+        (self.out / "data_report.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+
+def _f(v) -> str:
+    return "-" if v is None else f"{v:.4f}"
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+# --------------------------------------------------------------------------- CLI
+def export_model(out_dir: Path, target: str, overwrite: bool) -> tuple[Path, Path]:
+    """Copy ``out_dir/model`` (card + weights) to ``target`` (a stem such as ``heatmap_landmarks/weights/cardiac_sax``)."""
+    model, card = load_checkpoint(out_dir / "model.json")
+    card = dataclasses.replace(card, sha256="", weights_file="")
+    return save_checkpoint(model, card, target, overwrite=overwrite)
+
+
+def run(cfg: CardiacTrainConfig, out_dir: str | os.PathLike, *, resume: bool = False, max_steps: int | None = None,
+        max_minutes: float | None = None, export: str | None = None, overwrite: bool = False,
+        show_progress: bool = True, quiet: bool = False) -> dict:
+    """Train with ``cfg`` into ``out_dir`` (see the module docstring); returns the summary (main rank)."""
+    out = Path(out_dir)
+    threads = cfg.optim.threads or None
+    ctx = setup_device_and_ddp(cfg.device, threads=threads)
+    try:
+        if ctx.is_main:
+            if resume:
+                if not (out / STATE_FILE).is_file():
+                    raise InputError(out / STATE_FILE, "not found; nothing to resume (train without --resume first)")
+            elif out.exists() and any(out.iterdir()):
+                if not overwrite:
+                    raise InputError(out, "output folder exists and is not empty; pass --resume to continue the "
+                                          "run in it or --overwrite to start again")
+                for name in ("log.jsonl", "log.csv", STATE_FILE, "summary.json", "train.log"):
+                    if (out / name).exists():
+                        (out / name).unlink()
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=2) + "\n", encoding="utf-8")
+        setup_logging(out if ctx.is_main else None, ctx, quiet=quiet)
+        if ctx.distributed:
+            import torch.distributed as dist
+
+            dist.barrier()
+        trainer = Trainer(cfg, out, ctx, resume=resume, max_steps=max_steps, max_minutes=max_minutes,
+                          show_progress=show_progress)
+        summary = trainer.fit()
+        if export and ctx.is_main:
+            w, c = export_model(out, export, overwrite=True)
+            summary["exported"] = [str(w), str(c)]
+            log.info("exported %s and %s", w, c)
+        return summary
+    finally:
+        cleanup_ddp(ctx)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.train_cardiac", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", required=True, help="JSON (or YAML) training config")
+    p.add_argument("--out", help="run folder (default runs/<config name>)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/state.safetensors")
+    p.add_argument("--overwrite", action="store_true", help="start again in a non-empty --out folder")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (overrides optim.max_steps)")
+    p.add_argument("--max-minutes", type=float, help="wall-clock budget (overrides optim.max_minutes)")
+    p.add_argument("--device", help="auto, cpu or cuda (overrides the config)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (overrides optim.threads)")
+    p.add_argument("--export", help="also write the final model to this stem, e.g. heatmap_landmarks/weights/cardiac_sax")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no log lines on stderr (the log file is still written)")
+    args = p.parse_args(argv)
+    try:
+        overrides = {}
+        if args.device:
+            overrides["device"] = args.device
+        if args.threads is not None:
+            overrides["optim.threads"] = args.threads
+        cfg = load_config(args.config, CardiacTrainConfig, overrides)
+        out = args.out or os.path.join("runs", cfg.name)
+        run(cfg, out, resume=args.resume, max_steps=args.max_steps, max_minutes=args.max_minutes,
+            export=args.export, overwrite=args.overwrite, show_progress=not args.no_progress, quiet=args.quiet)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
