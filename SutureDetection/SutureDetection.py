@@ -1,0 +1,353 @@
+"""Suture Detection: suture entry points on endoscopic mitral-valve-repair frames and videos.
+
+Module, parameter node, Widget and self-test. All processing is in
+``SutureDetectionLib.logic.SutureDetectionLogic`` (no Qt), which the Widget
+calls once per button; the shared pieces (inference, MRML bridge, file
+formats) live in the ``heatmap_landmarks`` package.
+"""
+import logging
+import os
+import pathlib
+from typing import Annotated, Optional, Union
+
+import qt
+import slicer
+import vtk
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLVectorVolumeNode
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+from SutureDetectionLib.logic import SutureDetectionLogic
+
+
+#
+# SutureDetection
+#
+class SutureDetection(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("Suture Detection")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Endoscopy")]
+        self.parent.dependencies = ["Sequences", "Markups"]
+        self.parent.contributors = ["Heatmap Landmarks team"]
+        self.parent.helpText = _("""
+Detects suture entry points on endoscopic colour frames of mitral valve repair, or on every frame of a video
+loaded as a sequence, with a ResNeXt U-Net heatmap network (any number of sutures, zero included).
+Results: the heatmap as an inferno overlay, editable points S-1...S-n that follow the video, a table of
+points per frame, optional comparison with AdaptOR ground truth (true positives green, false positives red,
+false negatives yellow, with precision, sensitivity and F1), and export to AdaptOR JSON and CSV.
+<p><b>The shipped demo weights were trained on synthetic (phantom) frames only.</b> They show how the module
+works; they are not validated on patient images and must not be used for clinical decisions.</p>
+<p>The same detection runs from the command line: <code>heatmap-landmarks sutures INPUT --out DIR</code>.</p>
+""")
+        self.parent.acknowledgementText = _("""
+Decoding follows the heatmap-based suture detection of Yao et al. for the AdaptOR 2021 challenge
+(Otsu threshold, opening, cutting of large blobs, centroids).
+""")
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+#
+# Sample data: generated on this computer when clicked (nothing is downloaded)
+#
+def loadSyntheticSutureVideo(source=None):
+    """SampleData custom loader: build the synthetic video, show it, prefill the ground-truth path."""
+    from heatmap_landmarks.mrml.dependencies import ensure_dependencies
+
+    with slicer.util.tryWithErrorDisplay(_("Could not make the synthetic suture video."), waitCursor=True):
+        if not ensure_dependencies(purpose=_("the synthetic suture video")):
+            return None
+        from SutureDetectionLib.sampledata import makeSyntheticSutureVideo
+
+        sequence, browser, proxy, truth = makeSyntheticSutureVideo()
+        slicer.util.setSliceViewerLayers(background=proxy, foreground=None, fit=True)
+        slicer.modules.sequences.showSequenceBrowser(browser)
+        logging.info("Synthetic suture video '%s' with ground truth %s", sequence.GetName(), truth)
+        return proxy
+    return None
+
+
+def registerSampleData():
+    import SampleData
+
+    from SutureDetectionLib.sampledata import SAMPLE_NAME
+
+    icons = os.path.join(os.path.dirname(__file__), "Resources", "Icons")
+    SampleData.SampleDataLogic.registerCustomSampleDataSource(
+        category="Endoscopy",
+        sampleName=SAMPLE_NAME,
+        thumbnailFileName=os.path.join(icons, f"{SAMPLE_NAME}.png"),
+        # SampleData needs a URI and file name, but the custom loader makes the video locally instead.
+        uris=f"generated://SutureDetection/{SAMPLE_NAME}",
+        fileNames=f"{SAMPLE_NAME}.seq.nrrd",
+        nodeNames=SAMPLE_NAME,
+        customDownloader=loadSyntheticSutureVideo,
+    )
+
+
+#
+# Parameter node
+#
+@parameterNodeWrapper
+class SutureDetectionParameterNode:
+    """Everything the panel shows, saved with the scene.
+
+    inputVolume - colour frame, or the proxy volume of a video sequence.
+    wholeSequence - process every frame of the proxy's sequence.
+    useShippedWeights / weightsPath - demo weights, or the user's model card.
+    device - "cpu" or "cuda".
+    automaticThreshold / threshold - Otsu per frame, or a fixed heatmap threshold.
+    openingKernel - morphological opening in pixels (0 = off).
+    cutLargeBlobs - split large blobs into several points.
+    batchSize - frames per forward pass.
+    overlayOpacity - heatmap overlay opacity.
+    groundTruthPath / matchRadius - comparison with AdaptOR ground truth.
+    folderName / subfolderName - AdaptOR ids written in the submission JSON.
+    """
+
+    inputVolume: Union[vtkMRMLVectorVolumeNode, vtkMRMLScalarVolumeNode]
+    wholeSequence: bool = True
+    useShippedWeights: bool = True
+    weightsPath: pathlib.Path
+    device: Annotated[str, Choice(["cpu", "cuda"])] = "cpu"
+    automaticThreshold: bool = True
+    threshold: Annotated[float, WithinRange(0.0, 0.99)] = 0.5
+    openingKernel: Annotated[int, WithinRange(0, 15)] = 3
+    cutLargeBlobs: bool = True
+    batchSize: Annotated[int, WithinRange(1, 64)] = 4
+    overlayOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.6
+    groundTruthPath: pathlib.Path
+    matchRadius: Annotated[float, WithinRange(0.5, 50.0)] = 6.0
+    folderName: str = "op01"
+    subfolderName: str = "video01"
+
+
+def _pathOrNone(path) -> Optional[str]:
+    """A path parameter, or None when unset (the wrapper's empty path is '.')."""
+    text = os.fspath(path) if path is not None else ""
+    return None if text in ("", ".") else text
+
+
+#
+# Widget
+#
+class SutureDetectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._running = False
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/SutureDetection.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.ui.progressBar.setVisible(False)
+
+        self.logic = SutureDetectionLogic()
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.compareButton.connect("clicked(bool)", self.onCompareButton)
+        self.ui.exportJsonButton.connect("clicked(bool)", self.onExportJsonButton)
+        self.ui.exportCsvButton.connect("clicked(bool)", self.onExportCsvButton)
+        self.ui.overlayOpacitySliderWidget.connect("valueChanged(double)", self.onOpacityChanged)
+
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+        if self.logic:
+            self.logic.lastResult = None
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(SutureDetectionParameterNode(self.logic.getParameterNode()))
+        if not self._parameterNode.inputVolume:
+            first = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLVectorVolumeNode")
+            if first:
+                self._parameterNode.inputVolume = first
+
+    def setParameterNode(self, inputParameterNode: Optional[SutureDetectionParameterNode]) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+        self._updateButtons()
+
+    def _updateButtons(self, caller=None, event=None) -> None:
+        hasInput = bool(self._parameterNode and self._parameterNode.inputVolume)
+        hasResult = self.logic is not None and self.logic.lastResult is not None
+        if self._running:
+            self.ui.applyButton.text = _("Cancel")
+            self.ui.applyButton.toolTip = _("Stop after the current batch of frames; nothing is added to the scene.")
+            self.ui.applyButton.enabled = True
+        else:
+            self.ui.applyButton.text = _("Detect sutures")
+            self.ui.applyButton.toolTip = (_("Detect suture entry points") if hasInput
+                                           else _("Select an endoscopic frame or video first"))
+            self.ui.applyButton.enabled = hasInput
+        for button in (self.ui.compareButton, self.ui.exportJsonButton, self.ui.exportCsvButton):
+            button.enabled = hasResult and not self._running
+        for box in (self.ui.inputsCollapsibleButton, self.ui.modelCollapsibleButton):
+            box.enabled = not self._running
+
+    # -- actions -------------------------------------------------------------
+    def _onProgress(self, fraction: float, message: str) -> None:
+        self.ui.progressBar.value = int(round(100 * fraction))
+        self.ui.statusLabel.text = message
+        slicer.app.processEvents()  # keeps the Cancel button responsive
+
+    def onApplyButton(self) -> None:
+        if self._running:
+            self.logic.cancel()
+            self.ui.statusLabel.text = _("Cancelling...")
+            return
+        from heatmap_landmarks.mrml.dependencies import ensure_dependencies
+
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("Suture detection failed."), waitCursor=True):
+            if not ensure_dependencies(purpose=_("suture detection")):
+                return
+            from heatmap_landmarks.inference import Cancelled  # needs OpenCV: only after the check above
+
+            self._running = True
+            self.ui.progressBar.value = 0
+            self.ui.progressBar.setVisible(True)
+            self._updateButtons()
+            try:
+                self.logic.overlayOpacity = p.overlayOpacity
+                result = self.logic.detect(
+                    p.inputVolume,
+                    weights=None if p.useShippedWeights else (_pathOrNone(p.weightsPath) or ""),
+                    device=p.device,
+                    threshold=None if p.automaticThreshold else p.threshold,
+                    openingKernel=p.openingKernel,
+                    cut=p.cutLargeBlobs,
+                    batchSize=p.batchSize,
+                    wholeSequence=p.wholeSequence,
+                    progressCallback=self._onProgress,
+                )
+            except Cancelled:
+                self.ui.statusLabel.text = _("Cancelled; nothing was added to the scene.")
+                return
+            finally:
+                self._running = False
+                self.ui.progressBar.setVisible(False)
+                self._updateButtons()
+            counts = self.logic.pointCounts(result)
+            self.ui.statusLabel.text = _("{points} suture point(s) on {frames} frame(s): {heatmap}, {markups}").format(
+                points=sum(counts), frames=len(counts), heatmap=result.heatmapNode.GetName(),
+                markups=result.pointsNode.GetName())
+            self.ui.scoresLabel.text = ""
+            groundTruth = self._groundTruthHint(p.inputVolume)  # set on the synthetic sample video
+            if groundTruth and not _pathOrNone(p.groundTruthPath):
+                p.groundTruthPath = pathlib.Path(groundTruth)
+            slicer.app.applicationLogic().GetSelectionNode().SetActiveTableID(result.countTableNode.GetID())
+            slicer.app.applicationLogic().PropagateTableSelection()
+
+    @staticmethod
+    def _groundTruthHint(volume) -> Optional[str]:
+        from SutureDetectionLib.sampledata import GROUND_TRUTH_ATTRIBUTE
+
+        hint = volume.GetAttribute(GROUND_TRUTH_ATTRIBUTE)
+        if not hint:
+            browser = slicer.modules.sequences.logic().GetFirstBrowserNodeForProxyNode(volume)
+            sequence = browser.GetSequenceNode(volume) if browser else None
+            hint = sequence.GetAttribute(GROUND_TRUTH_ATTRIBUTE) if sequence else None
+        return hint if hint and os.path.exists(hint) else None
+
+    def onCompareButton(self) -> None:
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("Comparison with the ground truth failed."), waitCursor=True):
+            comparison = self.logic.compareToGroundTruth(gtPath=_pathOrNone(p.groundTruthPath), radius=p.matchRadius)
+            self.ui.scoresLabel.text = comparison.summary()
+
+    def _askSavePath(self, title: str, suffix: str, nameFilter: str) -> Optional[str]:
+        result = self.logic.lastResult
+        default = os.path.join(slicer.app.defaultScenePath, f"{result.inputName}_sutures{suffix}")
+        path = qt.QFileDialog.getSaveFileName(self.parent, title, default, nameFilter)
+        return path or None
+
+    def onExportJsonButton(self) -> None:
+        p = self._parameterNode
+        path = self._askSavePath(_("Export AdaptOR submission JSON"), ".json", "JSON (*.json)")
+        if not path:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
+            # The file dialog already asked before replacing an existing file.
+            self.logic.exportSubmissionJson(path, p.folderName, p.subfolderName, overwrite=os.path.exists(path))
+            self.ui.statusLabel.text = _("Points written to {path}").format(path=path)
+
+    def onExportCsvButton(self) -> None:
+        path = self._askSavePath(_("Export suture points CSV"), ".csv", "CSV (*.csv)")
+        if not path:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Export failed."), waitCursor=True):
+            self.logic.exportCsv(path, overwrite=os.path.exists(path))
+            self.ui.statusLabel.text = _("Points written to {path}").format(path=path)
+
+    def onOpacityChanged(self, value: float) -> None:
+        if self.logic is not None and self.logic.lastResult is not None:
+            self.logic.setOverlayOpacity(value)
+
+
+#
+# Self-test (the same checks run under pytest on slicer-core)
+#
+class SutureDetectionTest(ScriptedLoadableModuleTest):
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        from heatmap_landmarks.mrml.dependencies import ensure_dependencies
+
+        ensure_dependencies(ask=not slicer.app.testingEnabled(), purpose=_("the suture detection self-test"))
+        self.setUp()
+        self.test_SutureDetection_phantomFrame()
+        self.setUp()
+        self.test_SutureDetection_sampleVideo()
+
+    def test_SutureDetection_phantomFrame(self):
+        from SutureDetectionLib import selftest
+
+        comparison = selftest.checkPhantomFrame(log=self.delayDisplay)
+        self.assertGreaterEqual(comparison.f1, selftest.MIN_PHANTOM_F1)
+
+    def test_SutureDetection_sampleVideo(self):
+        from SutureDetectionLib import selftest
+
+        result, comparison = selftest.checkSampleVideo(log=self.delayDisplay)
+        self.assertTrue(result.isSequence)
+        self.delayDisplay(_("Test passed"))

@@ -1,0 +1,217 @@
+"""``heatmap-landmarks sutures``: frames, folders and videos in; AdaptOR JSON, CSV and overlays out.
+
+The model is :func:`heatmap_landmarks.testing.make_spot_detector` (a real
+ResNeXtUNet checkpoint with hand-set weights: one point per bright red disc),
+so the written coordinates can be checked exactly.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from heatmap_landmarks import cli
+from heatmap_landmarks.adaptor_json import read_point_labels, read_submission_json
+from heatmap_landmarks.cli_sutures import default_submission_names, overlay_step
+from heatmap_landmarks.testing import draw_spot_frame, make_spot_detector
+from heatmap_landmarks.video import open_frames
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPE = (37, 61)
+
+
+@pytest.fixture(scope="module")
+def detector(tmp_path_factory):
+    return make_spot_detector(tmp_path_factory.mktemp("spot_model"))
+
+
+def write_frame(path, centres, shape=SHAPE):
+    rgb = draw_spot_frame(shape, centres, dtype=np.uint8)
+    assert cv2.imwrite(os.fspath(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def run(capsys, *argv):
+    code = cli.main(["sutures", *map(os.fspath, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(os.fspath(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def by_x(points):
+    p = np.asarray(points, np.float64).reshape(-1, 2)
+    return p[np.lexsort((p[:, 1], p[:, 0]))]
+
+
+# --------------------------------------------------------------------------- good inputs
+def test_single_frame_writes_labels_submission_csv_and_overlay(tmp_path, detector, capsys):
+    frame = write_frame(tmp_path / "000017.png", [[10, 12], [45, 26]])
+    out = tmp_path / "out"
+    code, stdout, stderr = run(capsys, frame, "--out", out, "--weights", detector, "--quiet")
+    assert code == 0 and stderr == "" and "1 frame(s), 2 suture point(s)" in stdout
+    assert files_under(out) == ["000017_sutures.csv", "overlays/000017.png", "point_labels/000017.json",
+                                "submission.json"]
+    points, size = read_point_labels(out / "point_labels" / "000017.json")
+    assert size == SHAPE
+    np.testing.assert_allclose(by_x(points), [[10, 12], [45, 26]], atol=0.05)
+    raw = json.loads((out / "point_labels" / "000017.json").read_text())
+    assert set(raw) == {"points", "imageHeight", "imageWidth"} and set(raw["points"][0]) == {"x", "y"}
+    [entry] = read_submission_json(out / "submission.json")
+    assert (entry.op, entry.video, entry.image_file_name) == (tmp_path.parent.name, tmp_path.name, "000017.png")
+    rows = (out / "000017_sutures.csv").read_text().splitlines()
+    assert rows[0] == "frame,label,x,y,confidence" and [r.split(",")[:2] for r in rows[1:]] == [
+        ["000017.png", "S-1"], ["000017.png", "S-2"]]
+    overlay = cv2.imread(os.fspath(out / "overlays" / "000017.png"))
+    assert overlay.shape == SHAPE + (3,)
+
+
+def test_folder_in_adaptor_layout(tmp_path, detector, capsys):
+    images = tmp_path / "op05" / "video02" / "images"
+    images.mkdir(parents=True)
+    centres = {"frame2.png": [[20, 20]], "frame10.png": [], "frame1.png": [[10, 10], [50, 30], [30, 15]]}
+    for name, c in centres.items():
+        write_frame(images / name, c)
+    out = tmp_path / "out"
+    code, stdout, _ = run(capsys, images, "--out", out, "--weights", detector, "--quiet", "--batch-size", "2")
+    assert code == 0 and "3 frame(s), 4 suture point(s)" in stdout
+    entries = read_submission_json(out / "submission.json")
+    assert [(e.op, e.video, e.image_file_name, len(e.points)) for e in entries] == [
+        ("op05", "video02", "frame1.png", 3), ("op05", "video02", "frame2.png", 1), ("op05", "video02", "frame10.png", 0)]
+    assert read_point_labels(out / "point_labels" / "frame10.json")[0].shape == (0, 2)
+    rows = (out / "images_sutures.csv").read_text().splitlines()
+    assert len(rows) == 1 + 4 and {r.split(",")[0] for r in rows[1:]} == {"frame1.png", "frame2.png"}
+    assert len(files_under(out / "overlays")) == 3
+
+
+def test_video_is_streamed_and_overlays_thinned(tmp_path, detector, capsys):
+    path = tmp_path / "clip.avi"
+    centres = [[[10 + 6 * t, 20]] if t != 2 else [] for t in range(5)]
+    writer = cv2.VideoWriter(os.fspath(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 40))
+    for c in centres:
+        writer.write(cv2.cvtColor(draw_spot_frame((40, 64), c, dtype=np.uint8), cv2.COLOR_RGB2BGR))
+    writer.release()
+    out = tmp_path / "out"
+    code, stdout, stderr = run(capsys, path, "--out", out, "--weights", detector, "--overlay-every", "2",
+                               "--folder-name", "op01", "--subfolder-name", "video09")
+    assert code == 0 and "5 frame(s), 4 suture point(s)" in stdout and "frame" in stderr  # tqdm on stderr
+    assert files_under(out / "overlays") == ["000000.png", "000002.png", "000004.png"]
+    entries = read_submission_json(out / "submission.json")
+    assert [e.image_file_name for e in entries] == [f"{t:06d}.png" for t in range(5)]
+    assert {(e.op, e.video) for e in entries} == {("op01", "video09")}
+    for entry, c in zip(entries, centres):
+        np.testing.assert_allclose(entry.points, np.asarray(c, np.float64).reshape(-1, 2), atol=0.5)  # MJPG is lossy
+
+
+def test_decoding_options(tmp_path, detector, capsys):
+    frame = write_frame(tmp_path / "f.png", [[20, 20]])
+    code, stdout, _ = run(capsys, frame, "--out", tmp_path / "a", "--weights", detector, "--quiet",
+                          "--threshold", "0.9999999", "--opening", "0", "--no-cut", "--overlay-every", "0")
+    assert code == 0 and "0 suture point(s)" in stdout and not (tmp_path / "a" / "overlays").exists()
+
+
+def test_refuses_to_overwrite_unless_asked(tmp_path, detector, capsys):
+    frame = write_frame(tmp_path / "f.png", [[20, 20]])
+    out = tmp_path / "out"
+    assert run(capsys, frame, "--out", out, "--weights", detector, "--quiet")[0] == 0
+    before = {p: (out / p).read_bytes() for p in files_under(out)}
+    code, _, stderr = run(capsys, frame, "--out", out, "--weights", detector, "--quiet")
+    assert code == 2 and stderr.count("\n") == 1 and "already exists; pass --overwrite" in stderr
+    assert {p: (out / p).read_bytes() for p in files_under(out)} == before
+    write_frame(frame, [[20, 20], [40, 10]])
+    assert run(capsys, frame, "--out", out, "--weights", detector, "--quiet", "--overwrite")[0] == 0
+    assert len(read_point_labels(out / "point_labels" / "f.json")[0]) == 2
+
+
+def test_existing_per_frame_results_are_protected_too(tmp_path, detector, capsys):
+    frame = write_frame(tmp_path / "f.png", [[20, 20]])
+    (tmp_path / "out" / "point_labels").mkdir(parents=True)
+    (tmp_path / "out" / "point_labels" / "other.json").write_text("{}")
+    code, _, stderr = run(capsys, frame, "--out", tmp_path / "out", "--weights", detector, "--quiet")
+    assert code == 2 and "point_labels: already holds results" in stderr
+
+
+# --------------------------------------------------------------------------- bad inputs
+def grey_png(d):
+    cv2.imwrite(os.fspath(d / "grey.png"), np.zeros(SHAPE, np.uint8))
+    return d / "grey.png"
+
+
+def transparent_png(d):
+    bgra = np.dstack([np.zeros(SHAPE + (3,), np.uint8), np.full(SHAPE, 255, np.uint8)])
+    bgra[0, 0, 3] = 10
+    cv2.imwrite(os.fspath(d / "rgba.png"), bgra)
+    return d / "rgba.png"
+
+
+def empty_folder(d):
+    (d / "frames").mkdir()
+    return d / "frames"
+
+
+def unreadable_video(d):
+    (d / "clip.mp4").write_bytes(b"this is not a video" * 50)
+    return d / "clip.mp4"
+
+
+def folder_with_bad_second_frame(d):
+    (d / "frames").mkdir()
+    write_frame(d / "frames" / "000000.png", [[20, 20]])
+    cv2.imwrite(os.fspath(d / "frames" / "000001.png"), np.zeros(SHAPE, np.uint8))  # grey: fails mid-run
+    write_frame(d / "frames" / "000002.png", [[20, 20]])
+    return d / "frames"
+
+
+@pytest.mark.parametrize("make, extra, message", [
+    (grey_png, [], "greyscale frame"),
+    (transparent_png, [], "transparency"),
+    (empty_folder, [], "holds no frames"),
+    (unreadable_video, [], "cannot be opened as a video|no frame could be decoded"),
+    (lambda d: d / "missing.png", [], "does not exist"),
+    (folder_with_bad_second_frame, ["--batch-size", "1"], "000001.png: greyscale frame"),
+    (lambda d: write_frame(d / "ok.png", [[9, 9]]), ["--threshold", "2"], "--threshold must be in"),
+    (lambda d: write_frame(d / "ok.png", [[9, 9]]), ["--weights", "/nowhere/model.json"], "weights file not found"),
+], ids=["grey", "rgba-transparent", "empty-folder", "unreadable-video", "missing", "bad-frame-mid-run",
+        "threshold", "weights"])
+def test_bad_input_one_line_nonzero_exit_nothing_written(tmp_path, detector, capsys, make, extra, message):
+    source = make(tmp_path)
+    out = tmp_path / "out"
+    argv = [source, "--out", out, "--quiet"] + (["--weights", detector] if "--weights" not in extra else []) + extra
+    code, stdout, stderr = run(capsys, *argv)
+    assert code == 2 and stdout == ""
+    assert stderr.count("\n") == 1 and stderr.startswith("heatmap-landmarks sutures: error: ")
+    assert __import__("re").search(message, stderr)
+    assert not out.exists() or files_under(out) == []  # no partial results, no staging leftovers
+
+
+def test_real_process_exit_status(tmp_path):
+    grey = grey_png(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "heatmap_landmarks.cli", "sutures", os.fspath(grey), "--out",
+                             os.fspath(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0 and "greyscale frame" in result.stderr
+
+
+# --------------------------------------------------------------------------- helpers
+@pytest.mark.parametrize("layout, expected", [
+    ("op03/video07/images", ("op03", "video07")),
+    ("study/frames", ("study", "frames")),
+])
+def test_default_submission_names(tmp_path, layout, expected):
+    folder = tmp_path / layout
+    folder.mkdir(parents=True)
+    write_frame(folder / "000000.png", [])
+    assert default_submission_names(open_frames(folder)) == expected
+
+
+def test_overlay_default_depends_on_length():
+    assert [overlay_step(n, None) for n in (1, 100, 101, 10_000)] == [1, 1, 25, 25]
+    assert overlay_step(10_000, 1) == 1

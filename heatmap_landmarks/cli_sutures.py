@@ -1,0 +1,280 @@
+"""``heatmap-landmarks sutures``: suture entry points on endoscopic frames, folders or videos.
+
+    heatmap-landmarks sutures INPUT --out DIR [--weights FILE] [--device cpu|cuda]
+                              [--threshold T] [--opening K] [--no-cut] [--overlay-every N]
+
+INPUT is one frame (PNG/JPG), a folder of frames, or a video file (mp4, avi,
+... decoded by OpenCV and streamed: memory does not grow with its length).
+DIR receives::
+
+    DIR/point_labels/<frame>.json   AdaptOR label per frame: {"points": [{"x", "y"}], "imageHeight", "imageWidth"}
+    DIR/submission.json             AdaptOR submission: one entry per frame
+    DIR/<name>_sutures.csv          frame,label,x,y,confidence (one row per point)
+    DIR/overlays/<frame>.png        frame with the inferno heatmap blended in and the points drawn
+
+Video frame ``i`` is named ``{i:06d}.png``. Overlays are written for every
+frame of inputs with at most 100 frames and for every 25th frame (0, 25, ...)
+of longer ones, unless ``--overlay-every N`` says otherwise (0: none).
+
+Everything is first written to a hidden folder inside DIR and moved into
+place only when all frames succeeded, so a bad frame, a crash or Ctrl-C leaves
+no partial results. Existing results are never replaced without
+``--overwrite``.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import math
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .adaptor_json import SubmissionEntry, SubmissionWriter, SutureCsvWriter, write_point_labels
+from .errors import InputError, OutputExistsError
+from .video import FrameSource, open_frames
+
+#: Inputs with more frames than this get overlays for every ``LONG_INPUT_OVERLAY_STEP``-th frame only.
+OVERLAY_ALL_UP_TO = 100
+LONG_INPUT_OVERLAY_STEP = 25
+LABEL_DIR = "point_labels"
+OVERLAY_DIR = "overlays"
+SUBMISSION_FILE = "submission.json"
+POINT_COLOUR_RGB = (0, 255, 255)  # cyan: stands out on tissue and on inferno
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``sutures`` subcommand (called by :func:`heatmap_landmarks.cli.build_parser`)."""
+    from .cli import add_common_arguments
+
+    parser = subparsers.add_parser(
+        "sutures",
+        help="suture entry points on endoscopic RGB frames, frame folders or videos",
+        description="Detect suture entry points with the suture heatmap network (ResNeXt U-Net) and write "
+                    "AdaptOR JSON (per frame and one submission file), a CSV and overlay PNGs.",
+        epilog=f"Overlays: every frame for inputs of at most {OVERLAY_ALL_UP_TO} frames, else every "
+               f"{LONG_INPUT_OVERLAY_STEP}th frame; change with --overlay-every N (0 = none). The shipped demo "
+               "weights were trained on synthetic frames only.",
+    )
+    parser.add_argument("input", metavar="INPUT", help="frame (PNG/JPG), folder of frames, or video file (mp4/avi/...)")
+    add_common_arguments(parser)
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="heatmap threshold in [0, 1); default: Otsu's threshold per frame")
+    parser.add_argument("--opening", type=int, default=None, metavar="K",
+                        help="morphological opening kernel in px (0 = off); default: the model card's (3)")
+    parser.add_argument("--no-cut", action="store_true", help="do not cut large blobs into several points")
+    parser.add_argument("--overlay-every", type=int, default=None, metavar="N",
+                        help=f"write an overlay PNG for every N-th frame (0 = none); default 1 for inputs of at "
+                             f"most {OVERLAY_ALL_UP_TO} frames, else {LONG_INPUT_OVERLAY_STEP}")
+    parser.add_argument("--folder-name", default=None,
+                        help="folderName in submission.json (default: from an AdaptOR <op>/<video>/images layout, "
+                             "else the input's parent folder)")
+    parser.add_argument("--subfolder-name", default=None,
+                        help="subfolderName in submission.json (default: the video/folder name)")
+    parser.set_defaults(handler=run)
+    return parser
+
+
+# ---------------------------------------------------------------------------
+# overlays
+# ---------------------------------------------------------------------------
+def render_overlay(rgb, heatmap, points, labels=None, *, opacity: float = 0.6) -> np.ndarray:
+    """Frame with the heatmap blended in (OpenCV's inferno) and the points drawn.
+
+    Args:
+        rgb: ``(H, W, 3)`` float RGB in [0, 1].
+        heatmap: ``(H, W)`` float in [0, 1] (None: points only).
+        points: ``(M, 2)`` (x, y) pixels; labels: M strings (default S-1..S-M).
+        opacity: heatmap opacity where the heatmap is 1; it fades with the
+            heatmap value, so background stays visible.
+
+    Returns:
+        ``(H, W, 3)`` uint8 RGB.
+
+    >>> img = render_overlay(np.zeros((20, 30, 3), np.float32), np.zeros((20, 30), np.float32), [[10, 5]])
+    >>> img.shape, img.dtype, tuple(int(v) for v in img[5, 10])
+    ((20, 30, 3), dtype('uint8'), (0, 255, 255))
+    """
+    base = np.clip(np.asarray(rgb, dtype=np.float32), 0.0, 1.0)
+    out = base.copy()
+    if heatmap is not None:
+        heat = np.clip(np.asarray(heatmap, dtype=np.float32), 0.0, 1.0)
+        colours = cv2.applyColorMap(np.round(heat * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)
+        colours = cv2.cvtColor(colours, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+        alpha = (float(opacity) * heat)[..., None]
+        out = (1.0 - alpha) * base + alpha * colours
+    image = np.ascontiguousarray(np.round(out * 255).astype(np.uint8))
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    labels = [f"S-{i + 1}" for i in range(len(pts))] if labels is None else list(labels)
+    scale = max(image.shape[:2]) / 600.0
+    radius = max(2, int(round(4 * scale)))
+    for (x, y), label in zip(pts, labels):
+        if not (math.isfinite(x) and math.isfinite(y)):
+            continue
+        centre = (int(round(x)), int(round(y)))
+        cv2.circle(image, centre, radius, POINT_COLOUR_RGB, -1, lineType=cv2.LINE_AA)
+        cv2.putText(image, str(label), (centre[0] + radius + 1, centre[1] - radius - 1), cv2.FONT_HERSHEY_SIMPLEX,
+                    max(0.3, 0.4 * scale), POINT_COLOUR_RGB, 1, lineType=cv2.LINE_AA)
+    return image
+
+
+# ---------------------------------------------------------------------------
+# running
+# ---------------------------------------------------------------------------
+def default_submission_names(source: FrameSource) -> tuple[str, str]:
+    """``(folderName, subfolderName)`` for the submission: from ``<op>/<video>/images``, else the input's folders."""
+    path = source.path.resolve()
+    base = path if source.kind == "folder" else path.parent
+    if base.name == "images" and base.parent.name:
+        return base.parent.parent.name or "op", base.parent.name
+    if source.kind == "video":
+        return path.parent.name or "op", path.stem
+    return base.parent.name or "op", base.name or "video"
+
+
+def overlay_step(n_frames: int, requested: int | None) -> int:
+    """Every how many frames an overlay is written (0 = never).
+
+    >>> overlay_step(100, None), overlay_step(101, None), overlay_step(5000, 0)
+    (1, 25, 0)
+    """
+    if requested is not None:
+        if requested < 0:
+            raise InputError(None, f"--overlay-every must be >= 0, got {requested}")
+        return int(requested)
+    return 1 if n_frames <= OVERLAY_ALL_UP_TO else LONG_INPUT_OVERLAY_STEP
+
+
+def _decoder_overrides(args) -> dict:
+    decoder = {}
+    if args.threshold is not None:
+        if not (math.isfinite(args.threshold) and 0.0 <= args.threshold < 1.0):
+            raise InputError(None, f"--threshold must be in [0, 1), got {args.threshold}")
+        decoder["threshold"] = float(args.threshold)
+    if args.opening is not None:
+        if args.opening < 0:
+            raise InputError(None, f"--opening must be >= 0 px, got {args.opening}")
+        decoder["opening_kernel"] = int(args.opening)
+    if args.no_cut:
+        decoder["cut"] = False
+    return decoder
+
+
+def _check_outputs(out: Path, csv_name: str, overwrite: bool) -> None:
+    """Refuse before any work when results from an earlier run are in ``out``."""
+    if overwrite:
+        return
+    for name in (SUBMISSION_FILE, csv_name):
+        if os.path.lexists(out / name):
+            raise OutputExistsError(out / name, "already exists; pass --overwrite to replace it")
+    for name in (LABEL_DIR, OVERLAY_DIR):
+        folder = out / name
+        if folder.is_dir() and any(not f.startswith(".") for f in os.listdir(folder)):
+            raise OutputExistsError(folder, "already holds results; pass --overwrite to replace them "
+                                            "(or choose another --out)")
+
+
+def _publish(staging: Path, out: Path) -> int:
+    """Move every staged file to the same place under ``out``; returns how many."""
+    count = 0
+    for root, _, files in os.walk(staging):
+        target_dir = out / Path(root).relative_to(staging)
+        target_dir.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            os.replace(Path(root) / name, target_dir / name)
+            count += 1
+    return count
+
+
+def detect_to_folder(source: FrameSource, predictor, out: Path, *, decoder: dict, overwrite: bool = False,
+                     overlay_every: int | None = None, folder_name: str | None = None,
+                     subfolder_name: str | None = None, progress=None) -> dict:
+    """Run ``predictor`` over ``source`` and write all results to ``out`` (all or nothing).
+
+    Args:
+        progress: optional object with ``update(n)`` (e.g. tqdm).
+
+    Returns:
+        summary dict: frames, points, csv, submission, overlays (count).
+    """
+    out = Path(out)
+    csv_name = f"{source.name}_sutures.csv"
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "is a file; --out must be a folder")
+    _check_outputs(out, csv_name, overwrite)
+    step = overlay_step(len(source), overlay_every)
+    op, video = default_submission_names(source)
+    op, video = folder_name or op, subfolder_name or video
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".sutures-partial-", dir=out))
+    n_frames = n_points = n_overlays = 0
+    try:
+        (staging / LABEL_DIR).mkdir()
+        if step:
+            (staging / OVERLAY_DIR).mkdir()
+        pending = collections.deque()  # frames handed to the predictor, waiting for their result
+
+        def pixels():
+            for frame in source:
+                keep_rgb = step and frame.index % step == 0
+                pending.append((frame.index, frame.name, frame.rgb.shape[:2], frame.rgb if keep_rgb else None))
+                yield frame.rgb
+
+        with SubmissionWriter(staging / SUBMISSION_FILE, overwrite=True) as submission, \
+                SutureCsvWriter(staging / csv_name, overwrite=True) as table:
+            for pred in predictor.predict_sutures(pixels(), decoder=decoder, return_heatmaps=bool(step),
+                                                  source=os.fspath(source.path)):
+                index, name, shape, rgb = pending.popleft()
+                stem = os.path.splitext(name)[0]
+                labels = [f"S-{i + 1}" for i in range(len(pred.points))]
+                write_point_labels(staging / LABEL_DIR / f"{stem}.json", pred.points, shape)
+                submission.add(SubmissionEntry(op, video, name, pred.points))
+                table.add(name, pred.points, labels, pred.confidence)
+                if rgb is not None:
+                    overlay = render_overlay(rgb, pred.heatmap, pred.points, labels)
+                    if not cv2.imwrite(os.fspath(staging / OVERLAY_DIR / f"{stem}.png"),
+                                       cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR)):
+                        raise InputError(staging / OVERLAY_DIR, f"could not write the overlay of {name}")
+                    n_overlays += 1
+                n_frames += 1
+                n_points += len(pred.points)
+                if progress is not None:
+                    progress.update(1)
+        _publish(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {"frames": n_frames, "points": n_points, "overlays": n_overlays, "csv": os.fspath(out / csv_name),
+            "submission": os.fspath(out / SUBMISSION_FILE), "labels": os.fspath(out / LABEL_DIR)}
+
+
+def run(args) -> int:
+    """Handler of ``heatmap-landmarks sutures``."""
+    from .catalog import default_weights_key
+    from .inference import Predictor
+
+    source = open_frames(args.input)
+    source.probe()  # an unusable (first) frame fails here, before the model is loaded
+    decoder = _decoder_overrides(args)
+    overlay_step(len(source), args.overlay_every)
+    weights = args.weights or default_weights_key("sutures")
+    predictor = Predictor(weights, device=args.device, batch_size=args.batch_size)
+    progress = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        progress = tqdm(total=len(source), unit="frame", desc=f"sutures {source.name}", file=sys.stderr)
+    try:
+        summary = detect_to_folder(source, predictor, Path(args.out), decoder=decoder, overwrite=args.overwrite,
+                                   overlay_every=args.overlay_every, folder_name=args.folder_name,
+                                   subfolder_name=args.subfolder_name, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    print(f"{summary['frames']} frame(s), {summary['points']} suture point(s) -> {summary['csv']}, "
+          f"{summary['submission']}, {summary['labels']}/ ({summary['overlays']} overlay(s))")
+    return 0
