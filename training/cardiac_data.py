@@ -83,15 +83,17 @@ class CardiacItem:
     names: list
 
 
-def encode_target(points: np.ndarray, shape, mode: str) -> np.ndarray:
+def encode_target(points: np.ndarray, shape, mode: str, sigma2: float | None = None) -> np.ndarray:
     """``(C, 2)`` network points -> ``(1, H, W)`` (single) or ``(C, H, W)`` (per_landmark) float32 target.
+
+    ``sigma2`` (px^2): None = the paper's widths (5 single with N > 1, 7 per landmark).
 
     >>> encode_target(np.array([[4.0, 4.0], [np.nan, np.nan]]), (8, 8), "per_landmark").shape
     (2, 8, 8)
     """
     if mode == "single":
-        return encode_heatmap(points, shape)[None]
-    return encode_heatmaps_per_channel(points, shape)
+        return encode_heatmap(points, shape, sigma2=sigma2)[None]
+    return encode_heatmaps_per_channel(points, shape, sigma2=sigma2)
 
 
 def prepare_item(image: np.ndarray, spacing_xy, points: np.ndarray, cfg: CardiacDataConfig, **kw) -> tuple:
@@ -249,6 +251,7 @@ class EpochStream(Dataset):
         self.augment = augment
         self.input_size = tuple(input_size)
         self.epoch = 0
+        self.sigma2: float | None = None  # target width for this epoch (None: the paper's); see LossConfig
         self._perms: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -268,11 +271,12 @@ class EpochStream(Dataset):
     def __getitem__(self, i: int) -> dict:
         g = self.epoch * self.length + int(i)
         item = self.base.item(self._base_index(g))
-        return make_training_sample(item, g, seed=self.seed, mode=self.mode, view=self.view, augment=self.augment)
+        return make_training_sample(item, g, seed=self.seed, mode=self.mode, view=self.view, augment=self.augment,
+                                    sigma2=self.sigma2)
 
 
 def make_training_sample(item: CardiacItem, index: int, *, seed: int, mode: str, view: str,
-                         augment: AugmentConfig | None) -> dict:
+                         augment: AugmentConfig | None, sigma2: float | None = None) -> dict:
     """Augment (when ``augment`` is given and enabled), encode the target, build the tensor dict."""
     image, pts, supervised = item.image, item.points, item.supervised
     names = ["RVI-1", "RVI-2", "LVC"] if view == "sax" else ["MV-1", "MV-2"]
@@ -284,7 +288,7 @@ def make_training_sample(item: CardiacItem, index: int, *, seed: int, mode: str,
             from .augment import mirror_permutation
 
             supervised = supervised[mirror_permutation(names, view)]
-    target = encode_target(pts, image.shape, mode)
+    target = encode_target(pts, image.shape, mode, sigma2)
     mask = supervised.astype(np.float32) if mode == "per_landmark" else np.ones(1, np.float32)
     return {
         "image": torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None],

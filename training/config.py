@@ -387,6 +387,13 @@ class LossConfig:
         fpl: foreground pixel loss on/off (both its MDL and its generator-side use).
         fpl_weight: weight of FPL in the generator loss (when ``fpl``).
         alpha: FPL's MSE weight; fpl_threshold/fpl_margin: foreground patch settings.
+        sigma2_start, sigma2_anneal_steps: target-width curriculum (0 = off). The Gaussian variance
+            of the training targets starts at ``sigma2_start`` px^2 and shrinks linearly (per epoch)
+            to the paper's (5 single / 7 per landmark) over ``sigma2_anneal_steps`` steps: wide blobs
+            give a dense gradient that finds the heart quickly, the final width gives the paper's
+            precision. Decoding is relative to each blob's peak, so inference is unaffected.
+        adversarial_warmup_steps: for the first N steps G learns from recon + FPL only and D is
+            not trained (a GAN warm-up: D judges blobs only once G produces some).
     """
 
     adversarial: bool = True
@@ -398,8 +405,14 @@ class LossConfig:
     alpha: float = 1.0
     fpl_threshold: float = 0.1
     fpl_margin: int = 4
+    sigma2_start: float = 0.0
+    sigma2_anneal_steps: int = 0
+    adversarial_warmup_steps: int = 0
 
     def __post_init__(self) -> None:
+        _check(self.sigma2_start == 0 or self.sigma2_start >= 1, "sigma2_start", "must be 0 (off) or >= 1 px^2")
+        _check(self.sigma2_anneal_steps >= 0, "sigma2_anneal_steps", "must be >= 0")
+        _check(self.adversarial_warmup_steps >= 0, "adversarial_warmup_steps", "must be >= 0")
         _check(self.recon_loss in ("huber", "mse"), "recon_loss", f"must be huber or mse, got {self.recon_loss!r}")
         _check(self.huber_delta > 0, "huber_delta", "must be > 0")
         _check(self.beta >= 0 and self.fpl_weight >= 0 and self.alpha >= 0, "beta",
@@ -445,7 +458,8 @@ class ScheduleConfig:
     * ``SDL > d_weak_ratio * A_L`` (D too weak): D dropout -= ``dropout_step`` down to ``d_dropout_min``.
     Generator, from the validation error (mean radial error, misses counted as ``miss_penalty_px``):
     * a new best by more than ``min_delta_px``: G dropout -= ``dropout_step`` down to ``g_dropout_min``;
-    * no new best for ``patience`` epochs: G lr *= ``lr_factor`` (not below ``lr_min``), counter reset.
+    * no new best for ``patience`` epochs: G lr *= ``lr_factor`` (not below ``lr_min``), counter reset;
+      not during the first ``warmup_epochs`` epochs (validation means little before G localises at all).
     """
 
     enabled: bool = True
@@ -458,6 +472,7 @@ class ScheduleConfig:
     lr_factor: float = 0.5
     lr_min: float = 1e-6
     patience: int = 3
+    warmup_epochs: int = 0
     min_delta_px: float = 0.02
     miss_penalty_px: float = 20.0
 
@@ -470,6 +485,7 @@ class ScheduleConfig:
         _check(0 < self.lr_factor < 1, "lr_factor", "must be in (0, 1)")
         _check(self.lr_min > 0, "lr_min", "must be > 0")
         _check(self.patience >= 1, "patience", "must be >= 1")
+        _check(self.warmup_epochs >= 0, "warmup_epochs", "must be >= 0")
         _check(self.min_delta_px >= 0 and self.miss_penalty_px > 0, "min_delta_px",
                "must be >= 0 (and miss_penalty_px > 0)")
 

@@ -100,6 +100,11 @@ def build_networks(cfg: CardiacTrainConfig) -> tuple[CardiacGenerator, PatchDisc
     n_out = 1 if cfg.model.heatmap_mode == "single" else len(cfg.data.landmark_names)
     g_cfg = CardiacGeneratorConfig.from_dict({**cfg.model.generator, "in_channels": 1, "out_channels": n_out})
     gen = CardiacGenerator(g_cfg)
+    # The output conv starts near zero (the core's He init gives outputs of std ~1 everywhere): the
+    # first hundred steps would otherwise go into erasing that noise before any blob is learned.
+    with torch.no_grad():
+        torch.nn.init.normal_(gen.head[-1].weight, std=1e-3)
+        torch.nn.init.zeros_(gen.head[-1].bias)
     disc = None
     if cfg.loss.adversarial:
         d_cfg = PatchDiscriminatorConfig.from_dict({**cfg.model.discriminator, "in_channels": 1 + n_out,
@@ -136,13 +141,16 @@ class AdaptiveSchedule:
         self.gen, self.disc, self.opt_g, self.opt_d = gen, disc, opt_g, opt_d
         self.best = math.inf
         self.since_best = 0
+        self.epochs = 0
 
     def state(self) -> dict:
-        return {"best": self.best if math.isfinite(self.best) else None, "since_best": self.since_best}
+        return {"best": self.best if math.isfinite(self.best) else None, "since_best": self.since_best,
+                "epochs": self.epochs}
 
     def load(self, state: dict) -> None:
         self.best = math.inf if state.get("best") is None else float(state["best"])
         self.since_best = int(state.get("since_best", 0))
+        self.epochs = int(state.get("epochs", 0))
 
     @staticmethod
     def _set_lr(opt, lr: float) -> None:
@@ -153,6 +161,7 @@ class AdaptiveSchedule:
         """Apply the rules for one epoch; returns human-readable changes."""
         c = self.cfg
         changes: list[str] = []
+        self.epochs += 1
         if not c.enabled:
             return changes
         if self.disc is not None and "d_sdl" in losses and "g_adversarial" in losses:
@@ -184,7 +193,7 @@ class AdaptiveSchedule:
                                    f"G dropout {p_g:.2f} -> {new:.2f}")
                 self.best = val_score
                 self.since_best = 0
-            else:
+            elif self.epochs > c.warmup_epochs:
                 self.since_best += 1
                 if self.since_best >= c.patience:
                     lr_g = self.opt_g.param_groups[0]["lr"]
@@ -384,7 +393,7 @@ class Trainer:
         with autocast(ctx, self.amp):
             pred = self.gen(x)
         pred = pred.float() * m
-        if self.disc is not None:
+        if self.disc is not None and self.step >= lc.adversarial_warmup_steps:
             # -- discriminator: MDL = SDL + FPL (FPL's gradient path: none here, see losses.py)
             # Real and fake pairs go through D as one batch: one DDP forward per backward, and batch
             # norm sees both halves with the same statistics (D cannot tell them apart by batch stats).
@@ -449,6 +458,7 @@ class Trainer:
             self.best_state = {k: v.detach().cpu().clone() for k, v in self.gen_plain.state_dict().items()}
         if ctx.is_main:
             row = {"step": self.step, "epoch": self.step / self.cfg.optim.steps_per_epoch,
+                   "target_sigma2": self.stream.sigma2,
                    "minutes": round(self.prev_minutes + self.budget.elapsed_minutes(), 3), "partial": partial,
                    "lr_g": self.opt_g.param_groups[0]["lr"],
                    "lr_d": self.opt_d.param_groups[0]["lr"] if self.opt_d else None,
@@ -549,6 +559,16 @@ class Trainer:
             log.info("resumed from %s at step %d (best validation score %.3f)", self.out / STATE_FILE, self.step,
                      self.best_score)
 
+    def target_sigma2(self) -> float | None:
+        """Training target variance (px^2) for the current epoch; None = the paper's width."""
+        lc = self.cfg.loss
+        if not lc.sigma2_start or not lc.sigma2_anneal_steps:
+            return None
+        final = SIGMA2_SEVERAL if self.mode == "single" else SIGMA2_SINGLE
+        epoch_start = (self.step // self.cfg.optim.steps_per_epoch) * self.cfg.optim.steps_per_epoch
+        frac = min(epoch_start / lc.sigma2_anneal_steps, 1.0)
+        return None if frac >= 1.0 else float(lc.sigma2_start + (final - lc.sigma2_start) * frac)
+
     # -- the loop -----------------------------------------------------------------
     def fit(self) -> dict:
         cfg, ctx = self.cfg, self.ctx
@@ -565,6 +585,7 @@ class Trainer:
         stop = self.budget.exhausted(self.step)
         while not stop:
             self.stream.epoch = self.step // spe
+            self.stream.sigma2 = self.target_sigma2()
             for batch in self._loader(self.step % spe):
                 parts = self.train_step(batch)
                 self.step += 1

@@ -466,9 +466,19 @@ def _finish(cfg, out, log, ctx, val_frames, input_size, best, step, train_minute
     return summary
 
 
+def export_run(run_dir, stem, *, overwrite: bool = False) -> tuple[Path, Path]:
+    """Copy ``run_dir/model.{json,safetensors}`` to ``<stem>.{json,safetensors}`` (sha256 re-checked on load)."""
+    from heatmap_landmarks.checkpoint import load_checkpoint
+
+    model, card = load_checkpoint(Path(run_dir) / "model.json")
+    return save_checkpoint(model, card, stem, overwrite=overwrite)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.train_sutures", description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", required=True, help="JSON config (training/configs/sutures*.json)")
+    p.add_argument("--config", help="JSON config (training/configs/sutures*.json); required unless --export-run")
+    p.add_argument("--export-run", metavar="RUN_DIR",
+                   help="no training: copy a finished run's RUN_DIR/model.{json,safetensors} to --export")
     p.add_argument("--resume", help="'auto' (out_dir/last.safetensors) or a training-state file")
     p.add_argument("--max-steps", type=int, help="override the config's max_steps")
     p.add_argument("--max-minutes", type=float, help="override the config's max_minutes")
@@ -482,8 +492,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.config and not args.export_run:
+        parser.error("--config is required (or --export-run RUN_DIR with --export STEM)")
     try:
+        if args.export_run:
+            if not args.export:
+                raise InputError(None, "--export-run needs --export STEM (e.g. heatmap_landmarks/weights/sutures)")
+            export_run(args.export_run, args.export, overwrite=args.overwrite)
+            return 0
         overrides = {k: v for k, v in {"max_steps": args.max_steps, "max_minutes": args.max_minutes,
                                        "out_dir": args.out_dir, "device": args.device,
                                        "threads": args.threads}.items() if v is not None}
