@@ -37,6 +37,7 @@ from typing import IO, Iterable, Iterator
 
 import numpy as np
 
+from .fileutil import atomic_text_file
 from .errors import InputError, PathLike, refuse_overwrite
 
 __all__ = [
@@ -64,34 +65,6 @@ _DECIMALS = 4  # 1e-4 px is far below any labelling precision
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
-@contextlib.contextmanager
-def atomic_text_file(path: PathLike, *, overwrite: bool = False, newline: str | None = None) -> Iterator[IO[str]]:
-    """Open a text file for writing that appears at ``path`` only if the block succeeds.
-
-    The data goes to a hidden temporary file in the same folder, moved into
-    place with ``os.replace`` on success and deleted on any exception.
-
-    >>> d = tempfile.mkdtemp()
-    >>> with atomic_text_file(os.path.join(d, "a.txt")) as f:
-    ...     _ = f.write("hello")
-    >>> open(os.path.join(d, "a.txt")).read()
-    'hello'
-    """
-    path = os.fspath(path)
-    refuse_overwrite(path, overwrite)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise InputError(path, "output folder does not exist")
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as handle:
-            yield handle
-        refuse_overwrite(path, overwrite)  # someone may have created it meanwhile
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _read_json(path: str):

@@ -23,6 +23,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from .fileutil import atomic_text_file
 from .errors import InputError, PathLike, refuse_overwrite
 from .heatmaps import _as_points as _points  # one home for point validation
 
@@ -227,17 +228,10 @@ def write_csv(rows: Sequence[Mapping], path: PathLike, *, overwrite: bool = Fals
         if not isinstance(row, Mapping):
             raise InputError(path, f"row {k} is not a mapping of column -> value: {row!r}")
         fields += [key for key in row if key not in fields]
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fields, restval="", lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_text_file(path, overwrite=overwrite, newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
     return path
 
 
