@@ -10,10 +10,9 @@ import logging
 import os
 import pathlib
 import tempfile
-from typing import Annotated, Optional
+from typing import Annotated
 
 import slicer
-import vtk
 from slicer import vtkMRMLScalarVolumeNode
 from slicer.i18n import tr as _
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
@@ -23,6 +22,8 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+
+from heatmap_landmarks.mrml.widget import HeatmapModuleWidgetMixin, path_or_none
 
 # Re-exported so that scripts can use ``CardiacLandmarkGAN.CardiacLandmarkGANLogic()``.
 from CardiacLandmarkGANLib.logic import CardiacLandmarkGANLogic, CardiacLandmarkGANResult  # noqa: F401
@@ -154,158 +155,64 @@ class CardiacLandmarkGANParameterNode:
     batchSize: Annotated[int, WithinRange(1, 64)] = 8
 
 
-def _pathOrNone(path) -> Optional[str]:
-    """A path parameter, or None when unset (the wrapper's empty path is '.')."""
-    text = os.fspath(path) if path is not None else ""
-    return None if text in ("", ".") else text
-
-
 #
 # Widget
 #
-class CardiacLandmarkGANWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class CardiacLandmarkGANWidget(HeatmapModuleWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """Parameter-node lifecycle, Apply/Cancel run loop and CUDA check: :class:`HeatmapModuleWidgetMixin`."""
+
+    parameterNodeClass = CardiacLandmarkGANParameterNode
+    deviceComboBoxName = "deviceComboBox"
+
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self._running = False
-        self._cudaChecked = None  # None: not checked yet (torch is imported only when the panel is shown)
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/CardiacLandmarkGAN.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
-        self.ui.progressBar.setVisible(False)
+        self.setupPanel("CardiacLandmarkGAN.ui", CardiacLandmarkGANLogic())
         self.ui.weightsPathLineEdit.nameFilters = [_("Model cards (*.json)"), _("Weights (*.safetensors)")]
-
-        self.logic = CardiacLandmarkGANLogic()
-
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-
-        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.opacitySliderWidget.connect("valueChanged(double)", self.onOpacityChanged)
         self.ui.inputSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onInputChanged)
-
         self.initializeParameterNode()
 
-    def cleanup(self) -> None:
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-        self._updateDeviceChoices()
-
-    def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(CardiacLandmarkGANParameterNode(self.logic.getParameterNode()))
-        if not self._parameterNode.inputVolume:
-            first = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if first and not first.IsA("vtkMRMLLabelMapVolumeNode"):
-                self._parameterNode.inputVolume = first
-
-    def setParameterNode(self, inputParameterNode: Optional[CardiacLandmarkGANParameterNode]) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-        self._updateDeviceChoices(check=False)
-        self._updateButtons()
-
-    def _updateDeviceChoices(self, check: bool = True) -> None:
-        """Enable the CUDA entry only when torch sees a GPU (torch is imported here, not at module load)."""
-        if check and self._cudaChecked is None:
-            import importlib.util
-
-            if importlib.util.find_spec("torch") is not None:
-                import torch
-
-                self._cudaChecked = bool(torch.cuda.is_available())
-        available = bool(self._cudaChecked)
-        combo = self.ui.deviceComboBox
-        index = combo.findText("cuda")
-        if index >= 0:
-            item = combo.model().item(index)
-            if item is not None:
-                item.setEnabled(available)
-                item.setToolTip("" if available else _("No CUDA GPU visible to PyTorch (or PyTorch is not installed)"))
-        if not available and self._parameterNode and self._parameterNode.device == "cuda":
-            self._parameterNode.device = "cpu"
+    def defaultInputNode(self):
+        first = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+        return first if first and not first.IsA("vtkMRMLLabelMapVolumeNode") else None
 
     def _updateButtons(self, caller=None, event=None) -> None:
-        hasInput = bool(self._parameterNode and self._parameterNode.inputVolume)
-        if self._running:
-            self.ui.applyButton.text = _("Cancel")
-            self.ui.applyButton.toolTip = _("Stop after the current batch; nothing is added to the scene.")
-            self.ui.applyButton.enabled = True
-        else:
-            self.ui.applyButton.text = _("Detect landmarks")
-            self.ui.applyButton.toolTip = (_("Detect cardiac landmarks on the input") if hasInput
-                                           else _("Select an input volume or cine first"))
-            self.ui.applyButton.enabled = hasInput
-        for box in (self.ui.inputsCollapsibleButton, self.ui.advancedCollapsibleButton):
-            box.enabled = not self._running
+        self.updateApplyButton(
+            text=_("Detect landmarks"),
+            toolTip=_("Detect cardiac landmarks on the input"),
+            noInputToolTip=_("Select an input volume or cine first"),
+            cancelToolTip=_("Stop after the current batch; nothing is added to the scene."),
+            lockWhileRunning=(self.ui.inputsCollapsibleButton, self.ui.advancedCollapsibleButton))
+
+    def showProgressMessage(self, message: str) -> None:
+        self.ui.progressBar.setFormat(f"{message}  %p%")
+
+    def showResultMessage(self, message: str) -> None:
+        self.ui.resultsLabel.text = message
 
     def onInputChanged(self, node) -> None:
         self.ui.inputInfoLabel.text = self.logic.describeInput(node) if node is not None else ""
 
     # -- actions -------------------------------------------------------------
-    def _onProgress(self, fraction: float, message: str) -> None:
-        self.ui.progressBar.value = int(round(100 * fraction))
-        self.ui.progressBar.setFormat(f"{message}  %p%")
-        slicer.app.processEvents()  # lets the Cancel click through
-
     def onApplyButton(self) -> None:
-        if self._running:
-            self.logic.cancel()
-            self.ui.progressBar.setFormat(_("Cancelling...") + "  %p%")
-            return
-        from heatmap_landmarks.inference import Cancelled
-        from heatmap_landmarks.mrml.dependencies import ensure_dependencies
-
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay(_("Cardiac landmark detection failed."), waitCursor=False):
-            if not ensure_dependencies(purpose=_("cardiac landmark detection")):
-                return
-            self._running = True
-            self.ui.progressBar.value = 0
-            self.ui.progressBar.setVisible(True)
-            self._updateButtons()
-            try:
-                result = self.logic.detect(
-                    p.inputVolume, view=p.view, weights=_pathOrNone(p.weightsPath), device=p.device,
-                    batchSize=p.batchSize, progressCallback=self._onProgress,
-                    heatmapThreshold=p.heatmapThreshold, opacity=p.opacity)
-            except Cancelled:
-                self.ui.resultsLabel.text = _("Cancelled; nothing was added to the scene.")
-                return
-            finally:
-                self._running = False
-                self.ui.progressBar.setVisible(False)
-                self._updateButtons()
+
+        def detect():
+            return self.logic.detect(
+                p.inputVolume, view=p.view, weights=path_or_none(p.weightsPath), device=p.device,
+                batchSize=p.batchSize, progressCallback=self.onProgress,
+                heatmapThreshold=p.heatmapThreshold, opacity=p.opacity)
+
+        def show(result) -> None:
             self.ui.resultsLabel.text = result.summary()
-            selection = slicer.app.applicationLogic().GetSelectionNode()
-            selection.SetActiveTableID(result.tableNode.GetID())
-            slicer.app.applicationLogic().PropagateTableSelection()
+            self.showTable(result.tableNode)
+
+        self.runCancellable(detect, show, errorMessage=_("Cardiac landmark detection failed."),
+                            purpose=_("cardiac landmark detection"), waitCursor=False)
 
     def onOpacityChanged(self, value: float) -> None:
         if self.logic is not None and not self._running:

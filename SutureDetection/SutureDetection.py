@@ -12,7 +12,6 @@ from typing import Annotated, Optional, Union
 
 import qt
 import slicer
-import vtk
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLVectorVolumeNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
@@ -24,6 +23,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from heatmap_landmarks.mrml.widget import HeatmapModuleWidgetMixin, path_or_none
 from SutureDetectionLib.logic import SutureDetectionLogic
 
 
@@ -129,153 +129,83 @@ class SutureDetectionParameterNode:
     subfolderName: str = "video01"
 
 
-def _pathOrNone(path) -> Optional[str]:
-    """A path parameter, or None when unset (the wrapper's empty path is '.')."""
-    text = os.fspath(path) if path is not None else ""
-    return None if text in ("", ".") else text
-
-
 #
 # Widget
 #
-class SutureDetectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class SutureDetectionWidget(HeatmapModuleWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """Parameter-node lifecycle and the Apply/Cancel run loop: :class:`HeatmapModuleWidgetMixin`."""
+
+    parameterNodeClass = SutureDetectionParameterNode
+
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self._running = False
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/SutureDetection.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
-        self.ui.progressBar.setVisible(False)
-
-        self.logic = SutureDetectionLogic()
-
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-
-        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.setupPanel("SutureDetection.ui", SutureDetectionLogic())
         self.ui.compareButton.connect("clicked(bool)", self.onCompareButton)
         self.ui.exportJsonButton.connect("clicked(bool)", self.onExportJsonButton)
         self.ui.exportCsvButton.connect("clicked(bool)", self.onExportCsvButton)
         self.ui.overlayOpacitySliderWidget.connect("valueChanged(double)", self.onOpacityChanged)
-
         self.initializeParameterNode()
-
-    def cleanup(self) -> None:
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
 
     def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
+        HeatmapModuleWidgetMixin.onSceneStartClose(self, caller, event)
         if self.logic:
             self.logic.lastResult = None
 
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(SutureDetectionParameterNode(self.logic.getParameterNode()))
-        if not self._parameterNode.inputVolume:
-            first = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLVectorVolumeNode")
-            if first:
-                self._parameterNode.inputVolume = first
-
-    def setParameterNode(self, inputParameterNode: Optional[SutureDetectionParameterNode]) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-        self._updateButtons()
+    def defaultInputNode(self):
+        return slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLVectorVolumeNode")
 
     def _updateButtons(self, caller=None, event=None) -> None:
-        hasInput = bool(self._parameterNode and self._parameterNode.inputVolume)
+        self.updateApplyButton(
+            text=_("Detect sutures"),
+            toolTip=_("Detect suture entry points"),
+            noInputToolTip=_("Select an endoscopic frame or video first"),
+            cancelToolTip=_("Stop after the current batch of frames; nothing is added to the scene."),
+            lockWhileRunning=(self.ui.inputsCollapsibleButton, self.ui.modelCollapsibleButton))
         hasResult = self.logic is not None and self.logic.lastResult is not None
-        if self._running:
-            self.ui.applyButton.text = _("Cancel")
-            self.ui.applyButton.toolTip = _("Stop after the current batch of frames; nothing is added to the scene.")
-            self.ui.applyButton.enabled = True
-        else:
-            self.ui.applyButton.text = _("Detect sutures")
-            self.ui.applyButton.toolTip = (_("Detect suture entry points") if hasInput
-                                           else _("Select an endoscopic frame or video first"))
-            self.ui.applyButton.enabled = hasInput
         for button in (self.ui.compareButton, self.ui.exportJsonButton, self.ui.exportCsvButton):
             button.enabled = hasResult and not self._running
-        for box in (self.ui.inputsCollapsibleButton, self.ui.modelCollapsibleButton):
-            box.enabled = not self._running
+
+    def showProgressMessage(self, message: str) -> None:
+        self.ui.statusLabel.text = message
+
+    def showResultMessage(self, message: str) -> None:
+        self.ui.statusLabel.text = message
 
     # -- actions -------------------------------------------------------------
-    def _onProgress(self, fraction: float, message: str) -> None:
-        self.ui.progressBar.value = int(round(100 * fraction))
-        self.ui.statusLabel.text = message
-        slicer.app.processEvents()  # keeps the Cancel button responsive
-
     def onApplyButton(self) -> None:
-        if self._running:
-            self.logic.cancel()
-            self.ui.statusLabel.text = _("Cancelling...")
-            return
-        from heatmap_landmarks.mrml.dependencies import ensure_dependencies
-
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay(_("Suture detection failed."), waitCursor=True):
-            if not ensure_dependencies(purpose=_("suture detection")):
-                return
-            from heatmap_landmarks.inference import Cancelled  # needs OpenCV: only after the check above
 
-            self._running = True
-            self.ui.progressBar.value = 0
-            self.ui.progressBar.setVisible(True)
-            self._updateButtons()
-            try:
-                self.logic.overlayOpacity = p.overlayOpacity
-                result = self.logic.detect(
-                    p.inputVolume,
-                    weights=None if p.useShippedWeights else (_pathOrNone(p.weightsPath) or ""),
-                    device=p.device,
-                    threshold=None if p.automaticThreshold else p.threshold,
-                    openingKernel=p.openingKernel,
-                    cut=p.cutLargeBlobs,
-                    batchSize=p.batchSize,
-                    wholeSequence=p.wholeSequence,
-                    progressCallback=self._onProgress,
-                )
-            except Cancelled:
-                self.ui.statusLabel.text = _("Cancelled; nothing was added to the scene.")
-                return
-            finally:
-                self._running = False
-                self.ui.progressBar.setVisible(False)
-                self._updateButtons()
+        def detect():
+            self.logic.overlayOpacity = p.overlayOpacity
+            return self.logic.detect(
+                p.inputVolume,
+                weights=None if p.useShippedWeights else (path_or_none(p.weightsPath) or ""),
+                device=p.device,
+                threshold=None if p.automaticThreshold else p.threshold,
+                openingKernel=p.openingKernel,
+                cut=p.cutLargeBlobs,
+                batchSize=p.batchSize,
+                wholeSequence=p.wholeSequence,
+                progressCallback=self.onProgress,
+            )
+
+        def show(result) -> None:
             counts = self.logic.pointCounts(result)
             self.ui.statusLabel.text = _("{points} suture point(s) on {frames} frame(s): {heatmap}, {markups}").format(
                 points=sum(counts), frames=len(counts), heatmap=result.heatmapNode.GetName(),
                 markups=result.pointsNode.GetName())
             self.ui.scoresLabel.text = ""
             groundTruth = self._groundTruthHint(p.inputVolume)  # set on the synthetic sample video
-            if groundTruth and not _pathOrNone(p.groundTruthPath):
+            if groundTruth and not path_or_none(p.groundTruthPath):
                 p.groundTruthPath = pathlib.Path(groundTruth)
-            slicer.app.applicationLogic().GetSelectionNode().SetActiveTableID(result.countTableNode.GetID())
-            slicer.app.applicationLogic().PropagateTableSelection()
+            self.showTable(result.countTableNode)
+
+        self.runCancellable(detect, show, errorMessage=_("Suture detection failed."),
+                            purpose=_("suture detection"), waitCursor=True)
 
     @staticmethod
     def _groundTruthHint(volume) -> Optional[str]:
@@ -291,7 +221,7 @@ class SutureDetectionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onCompareButton(self) -> None:
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay(_("Comparison with the ground truth failed."), waitCursor=True):
-            comparison = self.logic.compareToGroundTruth(gtPath=_pathOrNone(p.groundTruthPath), radius=p.matchRadius)
+            comparison = self.logic.compareToGroundTruth(gtPath=path_or_none(p.groundTruthPath), radius=p.matchRadius)
             self.ui.scoresLabel.text = comparison.summary()
 
     def _askSavePath(self, title: str, suffix: str, nameFilter: str) -> Optional[str]:

@@ -47,6 +47,9 @@ __all__ = [
     "SubmissionWriter",
     "SutureCsvWriter",
     "atomic_text_file",
+    "json_number",
+    "json_positive_int",
+    "read_json",
     "read_point_labels",
     "write_point_labels",
     "read_submission_json",
@@ -67,7 +70,17 @@ _DECIMALS = 4  # 1e-4 px is far below any labelling precision
 # ---------------------------------------------------------------------------
 
 
-def _read_json(path: str):
+def read_json(path: PathLike):
+    """Parse a UTF-8 JSON file (a BOM is tolerated); every failure is one :class:`InputError` line.
+
+    >>> p = os.path.join(tempfile.mkdtemp(), "bad.json")
+    >>> _ = open(p, "w").write('{"points": [')
+    >>> read_json(p)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    heatmap_landmarks.errors.InputError: ...bad.json: is not valid JSON (line 1: Expecting value)
+    """
+    path = os.fspath(path)
     try:
         with open(path, "rb") as f:
             return json.loads(f.read().decode("utf-8-sig"))
@@ -81,13 +94,31 @@ def _read_json(path: str):
         raise InputError(path, f"is not valid JSON (line {err.lineno}: {err.msg})") from None
 
 
-def _number(value, path: str, what: str) -> float:
+def json_number(value, path: PathLike | None, what: str) -> float:
+    """``value`` read from a JSON file as a finite float; anything else (bool, string, NaN) is an InputError.
+
+    >>> json_number(3, "a.json", "point 0 x")
+    3.0
+    >>> json_number("3", "a.json", "point 0 x")
+    Traceback (most recent call last):
+    ...
+    heatmap_landmarks.errors.InputError: a.json: point 0 x must be a finite number, got '3'
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise InputError(path, f"{what} must be a finite number, got {value!r}")
     return float(value)
 
 
-def _positive_int(value, path: str, what: str) -> int:
+def json_positive_int(value, path: PathLike | None, what: str) -> int:
+    """``value`` read from a JSON file as a positive int (``288`` or ``288.0``), else an InputError.
+
+    >>> json_positive_int(288.0, "a.json", "imageHeight")
+    288
+    >>> json_positive_int(0, "a.json", "imageHeight")
+    Traceback (most recent call last):
+    ...
+    heatmap_landmarks.errors.InputError: a.json: imageHeight must be a positive whole number, got 0
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value <= 0:
         raise InputError(path, f"{what} must be a positive whole number, got {value!r}")
     return int(value)
@@ -100,7 +131,8 @@ def _points_from_json(raw, path: str, where: str) -> np.ndarray:
     for n, p in enumerate(raw):
         if not isinstance(p, dict) or "x" not in p or "y" not in p:
             raise InputError(path, f'{where}point {n} must be {{"x": .., "y": ..}}, got {p!r}')
-        points[n] = (_number(p["x"], path, f"{where}point {n} x"), _number(p["y"], path, f"{where}point {n} y"))
+        points[n] = (json_number(p["x"], path, f"{where}point {n} x"),
+                     json_number(p["y"], path, f"{where}point {n} y"))
     return points - np.float32(LABEL_COORDINATE_OFFSET)
 
 
@@ -127,7 +159,7 @@ def read_point_labels(path: PathLike) -> tuple[np.ndarray, tuple[int, int] | Non
     ([[3.5, 4.0]], (24, 32))
     """
     path = os.fspath(path)
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, dict) or "points" not in data:
         raise InputError(path, 'has no "points" key; expected {"points": [{"x": .., "y": ..}, ...], ...}')
     points = _points_from_json(data["points"], path, "")
@@ -135,8 +167,8 @@ def read_point_labels(path: PathLike) -> tuple[np.ndarray, tuple[int, int] | Non
     if "imageHeight" in data or "imageWidth" in data:
         if "imageHeight" not in data or "imageWidth" not in data:
             raise InputError(path, "has only one of imageHeight/imageWidth")
-        size = (_positive_int(data["imageHeight"], path, "imageHeight"),
-                _positive_int(data["imageWidth"], path, "imageWidth"))
+        size = (json_positive_int(data["imageHeight"], path, "imageHeight"),
+                json_positive_int(data["imageWidth"], path, "imageWidth"))
     return points, size
 
 
@@ -227,7 +259,7 @@ def write_submission_json(entries: Iterable[SubmissionEntry], path: PathLike, ov
 def read_submission_json(path: PathLike) -> list[SubmissionEntry]:
     """Read a submission JSON (written by :func:`write_submission_json` or by hand)."""
     path = os.fspath(path)
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, list):
         raise InputError(path, "must hold a JSON list of {folderName, subfolderName, imageFileName, points} entries")
     entries = []
@@ -268,7 +300,7 @@ def read_reference_points(path: PathLike) -> dict[str, np.ndarray]:
         if not files:
             raise InputError(p, "holds no per-frame label .json files")
         return {f.stem: read_point_labels(f)[0] for f in files}
-    data = _read_json(os.fspath(p))
+    data = read_json(os.fspath(p))
     if isinstance(data, dict):
         return {p.stem: read_point_labels(p)[0]}
     if isinstance(data, list):

@@ -1,4 +1,10 @@
-"""AdaptOR 2021 suture entry points: frames, point labels, labelme stereo files, submissions.
+"""AdaptOR 2021 suture entry points: dataset layout, frames, labelme stereo files.
+
+The point-label and submission JSON formats have one home,
+:mod:`heatmap_landmarks.adaptor_json` (used by the CLI and the Slicer module
+too); :func:`read_point_labels`, :class:`SubmissionEntry`,
+:func:`write_submission_json` and :func:`read_submission_json` are re-exported
+from there so training code can keep importing them from here.
 
 Layout::
 
@@ -25,22 +31,45 @@ the README):
 """
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterator
 
 import numpy as np
 import SimpleITK as sitk
 
-from heatmap_landmarks.errors import InputError, PathLike, refuse_overwrite
+from heatmap_landmarks.adaptor_json import (
+    LABEL_COORDINATE_OFFSET,
+    SubmissionEntry,
+    json_number,
+    json_positive_int,
+    read_json,
+    read_point_labels,
+    read_submission_json,
+    write_submission_json,
+)
+from heatmap_landmarks.errors import InputError, PathLike
 from heatmap_landmarks.io import read_rgb_frame
 
 from .report import DatasetReport
 
-#: Subtracted from label coordinates when reading, added back when writing submissions.
-LABEL_COORDINATE_OFFSET = 0.0
+__all__ = [
+    "IMAGE_DIR",
+    "IMAGE_EXTENSIONS",
+    "LABEL_COORDINATE_OFFSET",
+    "LABEL_DIR",
+    "AdaptorFrame",
+    "SubmissionEntry",
+    "SutureSample",
+    "iter_adaptor_dataset",
+    "list_adaptor_frames",
+    "load_adaptor_frame",
+    "read_labelme_stereo",
+    "read_png_rgb",
+    "read_point_labels",
+    "read_submission_json",
+    "write_submission_json",
+]
 
 IMAGE_DIR = "images"
 LABEL_DIR = "point_labels"
@@ -82,61 +111,6 @@ class AdaptorFrame:
     label_path: str
 
 
-def _read_json(path: str):
-    try:
-        with open(path, "rb") as f:
-            return json.loads(f.read().decode("utf-8-sig"))
-    except OSError as err:
-        raise InputError(path, f"cannot be read ({err.strerror})") from None
-    except UnicodeDecodeError:
-        raise InputError(path, "is not UTF-8 text") from None
-    except json.JSONDecodeError as err:
-        raise InputError(path, f"is not valid JSON (line {err.lineno}: {err.msg})") from None
-
-
-def _number(value, path: str, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-        raise InputError(path, f"{what} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _positive_int(value, path: str, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value <= 0:
-        raise InputError(path, f"{what} must be a positive whole number, got {value!r}")
-    return int(value)
-
-
-def _image_size(data: dict, path: str) -> tuple[int, int]:
-    height = _positive_int(data["imageHeight"], path, "imageHeight")
-    return height, _positive_int(data["imageWidth"], path, "imageWidth")
-
-
-def read_point_labels(path: PathLike) -> tuple[np.ndarray, tuple[int, int] | None]:
-    """Read a ``point_labels/*.json`` file.
-
-    Returns ``(points (N, 2) float32 (x, y) pixels, (imageHeight, imageWidth) or None)``.
-    """
-    path = os.fspath(path)
-    data = _read_json(path)
-    if not isinstance(data, dict) or "points" not in data:
-        raise InputError(path, 'has no "points" key; expected {"points": [{"x": .., "y": ..}, ...], ...}')
-    raw = data["points"]
-    if not isinstance(raw, list):
-        raise InputError(path, f'"points" must be a list, got {type(raw).__name__}')
-    points = np.zeros((len(raw), 2), dtype=np.float32)
-    for n, point in enumerate(raw):
-        if not isinstance(point, dict) or "x" not in point or "y" not in point:
-            raise InputError(path, f'point {n} must be {{"x": .., "y": ..}}, got {point!r}')
-        points[n] = (_number(point["x"], path, f"point {n} x"), _number(point["y"], path, f"point {n} y"))
-    points -= LABEL_COORDINATE_OFFSET
-    size = None
-    if "imageHeight" in data or "imageWidth" in data:
-        if "imageHeight" not in data or "imageWidth" not in data:
-            raise InputError(path, "has only one of imageHeight/imageWidth")
-        size = _image_size(data, path)
-    return points, size
-
-
 def _check_inside(points: np.ndarray, height: int, width: int, path: str, image_path: str) -> None:
     inside = (points[:, 0] >= -0.5) & (points[:, 0] <= width) & (points[:, 1] >= -0.5) & (points[:, 1] <= height)
     if not inside.all():
@@ -163,7 +137,13 @@ def load_adaptor_frame(frame: AdaptorFrame) -> SutureSample:
 
 
 def read_png_rgb(path: PathLike) -> np.ndarray:
-    """``(H, W, 3)`` float32 RGB in [0, 1]; grayscale files are refused (the model needs colour)."""
+    """``(H, W, 3)`` float32 RGB in [0, 1]; grayscale files are refused (the model needs colour).
+
+    Same checks as :func:`heatmap_landmarks.video.read_colour_frame`, but the
+    stored channel count comes from SimpleITK's header reader (any format it
+    reads, not only PNG/JPEG) and the training tools' message says "grayscale
+    frame", which the dataset tests match.
+    """
     path = os.fspath(path)
     frame = read_rgb_frame(path)  # first: its errors name corrupt or missing files precisely
     reader = sitk.ImageFileReader()
@@ -259,7 +239,7 @@ def read_labelme_stereo(
     """
     json_path = os.fspath(json_path)
     report = report if report is not None else DatasetReport("AdaptOR labelme")
-    data = _read_json(json_path)
+    data = read_json(json_path)
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         raise InputError(json_path, 'has no "shapes" list; expected a labelme annotation file')
     if image_path is None:
@@ -271,7 +251,8 @@ def read_labelme_stereo(
     stacked = read_png_rgb(image_path)
     total_h, width = stacked.shape[:2]
     if "imageHeight" in data and "imageWidth" in data:
-        size = _image_size(data, json_path)
+        size = (json_positive_int(data["imageHeight"], json_path, "imageHeight"),
+                json_positive_int(data["imageWidth"], json_path, "imageWidth"))
         if size != (total_h, width):
             raise InputError(
                 json_path,
@@ -292,7 +273,8 @@ def read_labelme_stereo(
         pts = shape.get("points")
         if not (isinstance(pts, list) and len(pts) == 1 and isinstance(pts[0], (list, tuple)) and len(pts[0]) == 2):
             raise InputError(json_path, f'shape {n}: a point shape needs "points": [[x, y]], got {pts!r}')
-        points.append((_number(pts[0][0], json_path, f"shape {n} x"), _number(pts[0][1], json_path, f"shape {n} y")))
+        points.append((json_number(pts[0][0], json_path, f"shape {n} x"),
+                       json_number(pts[0][1], json_path, f"shape {n} y")))
     points = np.array(points, dtype=np.float32).reshape(-1, 2) - LABEL_COORDINATE_OFFSET
     _check_inside(points, total_h, width, json_path, image_path)
     right = points[:, 1] >= half
@@ -301,102 +283,3 @@ def read_labelme_stereo(
     right_points = points[right] - np.array([0.0, half], dtype=np.float32)
     right_sample = SutureSample(stacked[half:].copy(), right_points, op, video, name, image_path, json_path, "right")
     return left_sample, right_sample
-
-
-# -- challenge submission ----------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class SubmissionEntry:
-    """Predicted points of one frame: ``points`` ``(N, 2)`` float32 ``(x, y)`` pixels."""
-
-    op: str
-    video: str
-    image_file_name: str
-    points: np.ndarray
-
-    def __post_init__(self) -> None:
-        for name in ("op", "video", "image_file_name"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise ValueError(f"SubmissionEntry.{name} must be a non-empty string, got {getattr(self, name)!r}")
-        points = np.asarray(self.points, dtype=np.float32)
-        points = points.reshape(-1, 2) if points.size else np.zeros((0, 2), np.float32)
-        if not np.all(np.isfinite(points)):
-            raise ValueError(f"SubmissionEntry points of {self.image_file_name} contain NaN/inf")
-        self.points = points
-
-
-def write_submission_json(predictions: Iterable[SubmissionEntry], path: PathLike, overwrite: bool = False) -> None:
-    """Write the AdaptOR submission JSON atomically::
-
-        [{"folderName": op, "subfolderName": video, "imageFileName": "000000.png",
-          "points": [{"x": .., "y": ..}, ...]}, ...]
-
-    Raises :class:`OutputExistsError` if ``path`` exists and not ``overwrite``.
-    """
-    path = os.fspath(path)
-    refuse_overwrite(path, overwrite)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise InputError(path, f"output folder {folder} does not exist")
-    seen = set()
-    records = []
-    for entry in predictions:
-        key = (entry.op, entry.video, entry.image_file_name)
-        if key in seen:
-            raise InputError(path, f"duplicate prediction for {'/'.join(key)}")
-        seen.add(key)
-        pts = entry.points.astype(np.float64) + LABEL_COORDINATE_OFFSET
-        records.append(
-            {
-                "folderName": entry.op,
-                "subfolderName": entry.video,
-                "imageFileName": entry.image_file_name,
-                "points": [{"x": round(float(x), 4), "y": round(float(y), 4)} for x, y in pts],
-            }
-        )
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(records, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def read_submission_json(path: PathLike) -> list[SubmissionEntry]:
-    """Read a submission JSON written by :func:`write_submission_json` (or by hand)."""
-    path = os.fspath(path)
-    data = _read_json(path)
-    if not isinstance(data, list):
-        raise InputError(path, "must hold a JSON list of {folderName, subfolderName, imageFileName, points} entries")
-    entries = []
-    for n, item in enumerate(data):
-        if not isinstance(item, dict):
-            raise InputError(path, f"entry {n} is not an object")
-        missing = [k for k in ("folderName", "subfolderName", "imageFileName", "points") if k not in item]
-        if missing:
-            raise InputError(path, f"entry {n} lacks {', '.join(missing)}")
-        if not isinstance(item["points"], list):
-            raise InputError(path, f'entry {n}: "points" must be a list')
-        pts = []
-        for m, p in enumerate(item["points"]):
-            if not isinstance(p, dict) or "x" not in p or "y" not in p:
-                raise InputError(path, f'entry {n} point {m} must be {{"x": .., "y": ..}}')
-            what = f"entry {n} point {m}"
-            pts.append((_number(p["x"], path, f"{what} x"), _number(p["y"], path, f"{what} y")))
-        try:
-            entries.append(
-                SubmissionEntry(
-                    item["folderName"],
-                    item["subfolderName"],
-                    item["imageFileName"],
-                    np.array(pts, dtype=np.float64).reshape(-1, 2) - LABEL_COORDINATE_OFFSET,
-                )
-            )
-        except ValueError as err:
-            raise InputError(path, f"entry {n}: {err}") from None
-    return entries
