@@ -241,7 +241,7 @@ class EpochStream(Dataset):
     """
 
     def __init__(self, base, length: int, *, seed: int, shuffle: bool, mode: str, view: str,
-                 augment: AugmentConfig | None, input_size=(256, 256)):
+                 augment: AugmentConfig | None, input_size=(256, 256), crop_size: int = 0):
         self.base = base
         self.length = int(length)
         self.seed = int(seed)
@@ -250,6 +250,7 @@ class EpochStream(Dataset):
         self.view = view
         self.augment = augment
         self.input_size = tuple(input_size)
+        self.crop_size = int(crop_size)
         self.epoch = 0
         self.sigma2: float | None = None  # target width for this epoch (None: the paper's); see LossConfig
         self._perms: dict[int, np.ndarray] = {}
@@ -272,12 +273,35 @@ class EpochStream(Dataset):
         g = self.epoch * self.length + int(i)
         item = self.base.item(self._base_index(g))
         return make_training_sample(item, g, seed=self.seed, mode=self.mode, view=self.view, augment=self.augment,
-                                    sigma2=self.sigma2)
+                                    sigma2=self.sigma2, crop_size=self.crop_size)
+
+
+def random_crop(image: np.ndarray, points: np.ndarray, size: int, rng: np.random.Generator,
+                jitter: float = 0.3) -> tuple:
+    """Square crop of side ``size`` around the landmarks' centroid, shifted by up to ``jitter * size``.
+
+    The networks are fully convolutional, so training on crops and predicting
+    on the whole 256x256 grid is the same computation on less input: a 128
+    crop costs a quarter of the whole image. At 1.4 mm/px a 128 crop spans
+    18 cm, the heart with its surroundings. Points move with the crop (they
+    may fall outside it; the encoder draws the visible part only).
+
+    >>> img = np.arange(64.0).reshape(8, 8); pts = np.array([[4.0, 4.0]])
+    >>> crop, p = random_crop(img, pts, 4, np.random.default_rng(0), jitter=0.0)
+    >>> crop.shape, p.tolist(), bool(crop[int(p[0, 1]), int(p[0, 0])] == img[4, 4])
+    ((4, 4), [[2.0, 2.0]], True)
+    """
+    h, w = image.shape
+    centre = np.nanmean(points, axis=0) if np.any(~np.isnan(points[:, 0])) else np.array([w / 2, h / 2])
+    centre = centre + rng.uniform(-jitter * size, jitter * size, 2)
+    x0 = int(np.clip(round(centre[0] - size / 2), 0, w - size))
+    y0 = int(np.clip(round(centre[1] - size / 2), 0, h - size))
+    return image[y0:y0 + size, x0:x0 + size], points - np.array([x0, y0], dtype=points.dtype)
 
 
 def make_training_sample(item: CardiacItem, index: int, *, seed: int, mode: str, view: str,
-                         augment: AugmentConfig | None, sigma2: float | None = None) -> dict:
-    """Augment (when ``augment`` is given and enabled), encode the target, build the tensor dict."""
+                         augment: AugmentConfig | None, sigma2: float | None = None, crop_size: int = 0) -> dict:
+    """Augment (when ``augment`` is given and enabled), crop (``crop_size`` > 0), encode the target."""
     image, pts, supervised = item.image, item.points, item.supervised
     names = ["RVI-1", "RVI-2", "LVC"] if view == "sax" else ["MV-1", "MV-2"]
     if augment is not None and augment.enabled:
@@ -288,6 +312,9 @@ def make_training_sample(item: CardiacItem, index: int, *, seed: int, mode: str,
             from .augment import mirror_permutation
 
             supervised = supervised[mirror_permutation(names, view)]
+    if crop_size:
+        image, pts = random_crop(image, np.asarray(pts, dtype=np.float32), crop_size,
+                                 np.random.default_rng(derive_seed(seed, index, 2)))
     target = encode_target(pts, image.shape, mode, sigma2)
     mask = supervised.astype(np.float32) if mode == "per_landmark" else np.ones(1, np.float32)
     return {

@@ -280,6 +280,7 @@ class CardiacDataConfig:
     fold: int = 0
     num_workers: int = 0
     strict: bool = True
+    crop_size: int = 0
 
     def __post_init__(self) -> None:
         _check(self.source in ("phantom", "stacom", "acdc"), "source", f"must be phantom, stacom or acdc, got {self.source!r}")
@@ -298,6 +299,8 @@ class CardiacDataConfig:
         _check(tr.stop <= va.start or va.stop <= tr.start, "val_seeds", "overlaps train_seeds")
         _check(len(self.input_size) == 2 and all(s > 0 and s % 32 == 0 for s in self.input_size), "input_size",
                f"must be [H, W] multiples of 32, got {self.input_size}")
+        _check(self.crop_size == 0 or (self.crop_size % 32 == 0 and self.crop_size <= min(self.input_size)),
+               "crop_size", f"must be 0 (whole image) or a multiple of 32 no larger than input_size, got {self.crop_size}")
         _check(self.spacing_mm > 0, "spacing_mm", "must be > 0")
         _pair(self.percentiles, "percentiles", 0.0, 100.0)
         _check(0 < self.test_fraction < 1 and 0 < self.val_fraction < 1, "test_fraction",
@@ -408,11 +411,13 @@ class LossConfig:
     sigma2_start: float = 0.0
     sigma2_anneal_steps: int = 0
     adversarial_warmup_steps: int = 0
+    foreground_weight: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.sigma2_start == 0 or self.sigma2_start >= 1, "sigma2_start", "must be 0 (off) or >= 1 px^2")
         _check(self.sigma2_anneal_steps >= 0, "sigma2_anneal_steps", "must be >= 0")
         _check(self.adversarial_warmup_steps >= 0, "adversarial_warmup_steps", "must be >= 0")
+        _check(self.foreground_weight >= 0, "foreground_weight", "must be >= 0")
         _check(self.recon_loss in ("huber", "mse"), "recon_loss", f"must be huber or mse, got {self.recon_loss!r}")
         _check(self.huber_delta > 0, "huber_delta", "must be > 0")
         _check(self.beta >= 0 and self.fpl_weight >= 0 and self.alpha >= 0, "beta",

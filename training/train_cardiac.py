@@ -19,6 +19,11 @@ conditional PatchGAN D scores (x, heatmap) pairs.
 Ablations (config): ``loss.adversarial=false`` (plain U-Net), ``loss.recon_loss="mse"``,
 ``loss.fpl=false``, ``model.heatmap_mode="single"|"per_landmark"``.
 
+Three training-side choices make short CPU runs learn at all (all switchable, all in RESULTS.md):
+the generator's output conv starts near zero (:func:`build_networks`), the first
+``loss.adversarial_warmup_steps`` steps train G without D, and ``loss.sigma2_start`` /
+``loss.sigma2_anneal_steps`` shrink the target Gaussians from wide to the paper's width.
+
 Every ``optim.steps_per_epoch`` steps ("epoch"): validation (mean radial error
 on the validation set, network pixels), the adaptive schedule
 (:class:`AdaptiveSchedule`), a row in ``log.jsonl``/``log.csv``, the resume
@@ -361,7 +366,7 @@ class Trainer:
                               + (f" (fold {d.fold} of {d.folds})" if d.folds else " (70/30 then 80/20)"))
         per_epoch = cfg.optim.steps_per_epoch * cfg.optim.batch_size * self.ctx.world_size
         self.stream = EpochStream(base, per_epoch, seed=cfg.seed, shuffle=shuffle, mode=self.mode, view=self.view,
-                                  augment=cfg.augment, input_size=d.input_size)
+                                  augment=cfg.augment, input_size=d.input_size, crop_size=d.crop_size)
         if self.ctx.is_main:
             log.info("data: %s; %s", self.data_note, self.report.summary())
 
@@ -417,11 +422,13 @@ class Trainer:
                 fake_g = self.disc_plain(x, pred)
             gl = generator_loss(fake_g.float(), pred, y, lc.beta, lc.huber_delta, adversarial=True,
                                 regression=lc.recon_loss, fpl_weight=fpl_weight, alpha=lc.alpha,
-                                fpl_threshold=lc.fpl_threshold, fpl_margin=lc.fpl_margin)
+                                fpl_threshold=lc.fpl_threshold, fpl_margin=lc.fpl_margin,
+                                foreground_weight=lc.foreground_weight)
         else:
             gl = generator_loss(None, pred, y, lc.beta, lc.huber_delta, adversarial=False,
                                 regression=lc.recon_loss, fpl_weight=fpl_weight, alpha=lc.alpha,
-                                fpl_threshold=lc.fpl_threshold, fpl_margin=lc.fpl_margin)
+                                fpl_threshold=lc.fpl_threshold, fpl_margin=lc.fpl_margin,
+                                foreground_weight=lc.foreground_weight)
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler_g.scale(gl.total).backward()
         if cfg.optim.grad_clip:
