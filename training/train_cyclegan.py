@@ -31,7 +31,6 @@ them with ``python -m training.translate_folder``), ``last.safetensors``
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shutil
 import sys

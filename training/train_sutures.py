@@ -21,10 +21,8 @@ CUDA + AMP are used when present. Outputs in ``out_dir``: ``model.{json,safetens
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
-import os
 import shutil
 import sys
 import time
