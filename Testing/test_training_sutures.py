@@ -258,7 +258,7 @@ def test_evaluate_writes_valid_submission_and_tables(tmp_path):
     rows = (out / "results.csv").read_text().splitlines()
     assert rows[0].startswith("fold,surgeries,frames,points,tp,fp,fn,precision,sensitivity,f1")
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "mean", "std", "pooled"]  # 3 surgeries < 4 folds
-    assert "Mean ± std" in (out / "results.md").read_text()
+    assert "Mean ± std" in (out / "results.md").read_text(encoding="utf-8")
     assert evaluate_sutures.main(args) == 2  # refuses to overwrite
 
 
