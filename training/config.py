@@ -507,7 +507,7 @@ class EvalConfig:
     level: float = 0.5
     min_confidence: float = 0.1
     level_grid: list[float] = field(default_factory=lambda: [0.3, 0.4, 0.5, 0.6])
-    min_confidence_grid: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.3])
+    min_confidence_grid: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5])
 
     def __post_init__(self) -> None:
         _check(self.val_batch_size >= 1, "val_batch_size", "must be >= 1")

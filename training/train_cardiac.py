@@ -244,22 +244,28 @@ def predict_heatmaps(gen, items, ctx: DistContext, batch_size: int, amp: bool) -
 def score_predictions(points: np.ndarray, items, names: list, penalty: float) -> dict:
     """Validation metrics in network pixels.
 
-    ``score``: mean over present ground-truth landmarks of ``min(error, penalty)``,
-    a miss counting ``penalty`` - one number that punishes misses and large
-    errors alike (used for model selection and the schedule). Also the plain
-    mean error of detected landmarks, per-name means, misses and false
-    detections (a point where the phantom has no such landmark).
+    ``score``: mean over every supervised (image, landmark) slot of
+    ``min(error, penalty)`` for a present landmark, ``penalty`` for a miss,
+    ``penalty`` for a false detection (a point where the phantom has no such
+    landmark, e.g. RV insertions on an apical slice) and 0 for a correctly
+    absent one - one number that punishes misses, false detections and large
+    errors alike (used for model selection, the schedule and the decoder
+    choice). Also the plain mean error of detected landmarks, per-name means,
+    misses and false detections.
     """
     errs, per = [], {n: [] for n in names}
-    missed = false = 0
+    missed = false = n_present = 0
     for p, it in zip(points, items):
         for j, n in enumerate(names):
             gt = it.points[j]
             if not it.supervised[j]:
                 continue
             if np.isnan(gt[0]):
-                false += int(not np.isnan(p[j, 0]))
+                is_false = not np.isnan(p[j, 0])
+                false += int(is_false)
+                errs.append(penalty if is_false else 0.0)
                 continue
+            n_present += 1
             if np.isnan(p[j, 0]):
                 missed += 1
                 errs.append(penalty)
@@ -270,7 +276,7 @@ def score_predictions(points: np.ndarray, items, names: list, penalty: float) ->
     found = [e for n in names for e in per[n]]
     out = {"score": float(np.mean(errs)) if errs else math.nan,
            "mean_px": float(np.mean(found)) if found else math.nan,
-           "missed": missed, "false": false, "n": len(errs)}
+           "missed": missed, "false": false, "n": n_present, "n_absent": len(errs) - n_present}
     for n in names:
         out[f"{n}_px"] = float(np.mean(per[n])) if per[n] else math.nan
     return out
@@ -630,8 +636,9 @@ class Trainer:
                         and r["min_confidence"] == decoder["min_confidence"])
         (self.out / "decoder_search.json").write_text(json.dumps(_clean(rows), indent=1) + "\n", encoding="utf-8")
         metrics = {"validation": _clean({k: v for k, v in best_row.items() if k not in decoder}),
-                   "validation_units": "network pixels (1 px = spacing_mm); score = mean error, misses = "
-                                       f"{self.cfg.schedule.miss_penalty_px:g} px"}
+                   "validation_units": "network pixels (1 px = spacing_mm); score = mean capped error over all "
+                                       f"landmark slots, misses and false detections = "
+                                       f"{self.cfg.schedule.miss_penalty_px:g} px, correct absences 0"}
         card_path = self._save_model("model", state, metrics=metrics, decoder=decoder)
         self.report_skips()
         return {"model": str(card_path), "decoder": decoder, "validation": metrics["validation"]}
@@ -661,6 +668,43 @@ def _clean(obj: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- CLI
+def select_decoder(cfg: CardiacTrainConfig, card_path: str | os.PathLike) -> dict:
+    """Re-choose a trained model's decoder on ``cfg``'s validation set and write it into its card.
+
+    Same grid and score as at the end of training (:func:`choose_decoder`); the
+    weights and their sha256 are untouched, the card's ``decoder`` and
+    ``metrics["validation"]`` are replaced. Returns the chosen row.
+    """
+    from heatmap_landmarks.checkpoint import load_card
+
+    card_path = Path(card_path)
+    model, card = load_checkpoint(card_path)
+    if card.heatmap_mode != cfg.model.heatmap_mode or card.view != cfg.data.view:
+        raise InputError(card_path, f"is a {card.view}/{card.heatmap_mode} model; the config describes "
+                                    f"{cfg.data.view}/{cfg.model.heatmap_mode}")
+    d = cfg.data
+    if d.source == "phantom":
+        val_ds = PhantomCardiacDataset(d.val_seeds, d, randomisation=d.val_randomisation)
+        items = [val_ds.item(i) for i in range(len(val_ds))]
+    else:
+        all_items, _ = load_real_cardiac(d, mode=cfg.model.heatmap_mode)
+        items = split_real_items(all_items, d, cfg.seed)[1]
+    ctx = DistContext(torch.device("cpu"))
+    heat = predict_heatmaps(model, items, ctx, cfg.eval.val_batch_size, False)
+    decoder, rows = choose_decoder(heat, items, cfg)
+    best = next(r for r in rows if r["level"] == decoder["level"] and r["min_confidence"] == decoder["min_confidence"])
+    metrics = dict(load_card(card_path).metrics)
+    metrics["validation"] = _clean({k: v for k, v in best.items() if k not in decoder})
+    metrics["validation_units"] = ("network pixels (1 px = spacing_mm); score = mean capped error over all landmark "
+                                   f"slots, misses and false detections = {cfg.schedule.miss_penalty_px:g} px, "
+                                   "correct absences 0")
+    new = ModelCard.from_dict({**card.to_dict(), "decoder": decoder, "metrics": metrics}, source=card_path)
+    tmp = card_path.with_name(f".{card_path.name}.tmp")
+    tmp.write_text(new.to_json(), encoding="utf-8")
+    os.replace(tmp, card_path)
+    return best
+
+
 def export_model(out_dir: Path, target: str, overwrite: bool) -> tuple[Path, Path]:
     """Copy ``out_dir/model`` (card + weights) to ``target`` (a stem such as ``heatmap_landmarks/weights/cardiac_sax``)."""
     model, card = load_checkpoint(out_dir / "model.json")
@@ -719,6 +763,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--export", help="also write the final model to this stem, e.g. heatmap_landmarks/weights/cardiac_sax")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--quiet", action="store_true", help="no log lines on stderr (the log file is still written)")
+    p.add_argument("--select-decoder", metavar="CARD",
+                   help="do not train: re-choose the decoder of this trained model card on the config's "
+                        "validation set and write it into the card")
     args = p.parse_args(argv)
     try:
         overrides = {}
@@ -727,6 +774,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.threads is not None:
             overrides["optim.threads"] = args.threads
         cfg = load_config(args.config, CardiacTrainConfig, overrides)
+        if args.select_decoder:
+            if cfg.optim.threads:
+                torch.set_num_threads(cfg.optim.threads)
+            row = select_decoder(cfg, args.select_decoder)
+            print(json.dumps(_clean(row)))
+            return 0
         out = args.out or os.path.join("runs", cfg.name)
         run(cfg, out, resume=args.resume, max_steps=args.max_steps, max_minutes=args.max_minutes,
             export=args.export, overwrite=args.overwrite, show_progress=not args.no_progress, quiet=args.quiet)
