@@ -343,7 +343,7 @@ def _print_summary(summary: dict, stream=None) -> None:
 def run_cardiac(args) -> int:
     """Handler of ``heatmap-landmarks cardiac``."""
     summary = detect_file(args.input, args.out, view=args.view, weights=args.weights, device=args.device,
-                          batch_size=args.batch_size, overwrite=args.overwrite, quiet=args.quiet, name=args.name)
+                          batch_size=args.batch_size or 8, overwrite=args.overwrite, quiet=args.quiet, name=args.name)
     _print_summary(summary)
     return 0
 
@@ -428,7 +428,7 @@ def run_demo(args) -> int:
 
     for view in ("sax", "lax"):
         weights.setdefault(view, default_weights_key("cardiac", view))
-    predictors = load_predictors("auto", weights, device=args.device, batch_size=args.batch_size)
+    predictors = load_predictors("auto", weights, device=args.device, batch_size=args.batch_size or 8)
     for name in ("sax_stack", "sax_cine", "lax_cine"):  # refuse before generating anything
         for file_name in output_names(name).values():
             refuse_overwrite(out / file_name, args.overwrite)

@@ -262,7 +262,8 @@ def run(args) -> int:
     decoder = _decoder_overrides(args)
     overlay_step(len(source), args.overlay_every)
     weights = args.weights or default_weights_key("sutures")
-    predictor = Predictor(weights, device=args.device, batch_size=args.batch_size)
+    batch_size = args.batch_size or (1 if args.device == "cpu" else 16)
+    predictor = Predictor(weights, device=args.device, batch_size=batch_size)
     progress = None
     if not args.quiet:
         from tqdm import tqdm
