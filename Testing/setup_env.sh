@@ -22,7 +22,14 @@ py=".venv/bin/python"
 pip=("$py" -m pip --disable-pip-version-check)
 if ! "$py" -c 'import torch' >/dev/null 2>&1; then
   echo "setup_env: torch not found; installing the CPU build of torch 2.13.0" >&2
-  "${pip[@]}" install -q --index-url "${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}" "torch==2.13.0"
+  if [ "$(uname -s)" = "Linux" ]; then
+    # "+cpu" can only be met by the CPU build (PyTorch's CPU index, or a local
+    # wheel pip already knows): PyPI's Linux wheel would pull the CUDA stack.
+    "${pip[@]}" install -q --retries 1 --timeout 15 \
+      --extra-index-url "${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}" "torch==2.13.0+cpu"
+  else
+    "${pip[@]}" install -q "torch==2.13.0"  # macOS/Windows wheels on PyPI are CPU builds
+  fi
 fi
 
 # The constraints pin slicer-core/vtk for CI reproducibility; torch is left
