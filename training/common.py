@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import random
 import sys
 import time
@@ -61,6 +62,7 @@ __all__ = [
     "progress_bar",
     "seed_everything",
     "setup_device_and_ddp",
+    "prepare_run_dir",
     "setup_logging",
     "unwrap",
     "wrap_ddp",
@@ -395,6 +397,27 @@ def progress_bar(iterable: Iterable | None = None, *, total: int | None = None, 
     return tqdm(iterable, total=total, desc=desc, initial=initial, dynamic_ncols=True, leave=False,
                 file=sys.stderr, mininterval=1.0)
 
+
+
+def prepare_run_dir(out: str | os.PathLike, ctx: "DistContext", *, resume, overwrite: bool) -> Path:
+    """Create the run folder on rank 0: refuse a non-empty one unless resuming or overwriting.
+
+    ``overwrite`` (without ``resume``) deletes the old run first. Every rank
+    waits for rank 0 before going on.
+    """
+    out = Path(out)
+    if ctx.is_main:
+        if out.exists() and any(out.iterdir()) and not resume and not overwrite:
+            raise InputError(out, "output folder is not empty; pass --resume auto to continue the run "
+                                  "or --overwrite to start again")
+        if overwrite and not resume and out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True, exist_ok=True)
+    if ctx.distributed:
+        import torch.distributed
+
+        torch.distributed.barrier()
+    return out
 
 def setup_logging(out_dir: str | os.PathLike | None, ctx: DistContext | None = None, *,
                   quiet: bool = False) -> logging.Logger:

@@ -528,7 +528,8 @@ class Trainer:
         _, card_path = save_checkpoint(net, self._card(dec, metrics), self.out / stem, overwrite=True)
         return card_path
 
-    def _save_state(self) -> None:
+    def _state_parts(self) -> tuple[dict, dict, dict]:
+        """Models, optimisers and grad scalers saved in (and restored from) the resume state."""
         models = {"generator": self.gen_plain}
         opts = {"generator": self.opt_g}
         scalers = {"generator": self.scaler_g}
@@ -536,6 +537,10 @@ class Trainer:
             models["discriminator"] = self.disc_plain
             opts["discriminator"] = self.opt_d
             scalers["discriminator"] = self.scaler_d
+        return models, opts, scalers
+
+    def _save_state(self) -> None:
+        models, opts, scalers = self._state_parts()
         extra = {"schedule": self.schedule.state(), "best_score": self.best_score if math.isfinite(self.best_score)
                  else None, "acc": self.acc, "acc_n": self.acc_n,
                  "dropout_g": _dropout_of(self.gen), "dropout_d": _dropout_of(self.disc) if self.disc else None,
@@ -545,13 +550,7 @@ class Trainer:
                             step=self.step, epoch=self.step // self.cfg.optim.steps_per_epoch, extra=extra)
 
     def _resume(self) -> None:
-        models = {"generator": self.gen_plain}
-        opts = {"generator": self.opt_g}
-        scalers = {"generator": self.scaler_g}
-        if self.disc is not None:
-            models["discriminator"] = self.disc_plain
-            opts["discriminator"] = self.opt_d
-            scalers["discriminator"] = self.scaler_d
+        models, opts, scalers = self._state_parts()
         meta = load_training_state(self.out / STATE_FILE, models=models, optimizers=opts, scalers=scalers,
                                    device=self.ctx.device)
         extra = meta["extra"]

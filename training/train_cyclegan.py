@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -68,6 +67,7 @@ from .common import (
     save_training_state,
     seed_everything,
     setup_device_and_ddp,
+    prepare_run_dir,
     setup_logging,
     unwrap,
     wrap_ddp,
@@ -288,15 +288,7 @@ def train(cfg: CycleGANConfig, *, resume: str | None = None, overwrite: bool = F
     ctx = setup_device_and_ddp(cfg.device, threads=cfg.threads)
     out = Path(cfg.out_dir)
     try:
-        if ctx.is_main:
-            if out.exists() and any(out.iterdir()) and not resume and not overwrite:
-                raise InputError(out, "output folder is not empty; pass --resume auto to continue the run "
-                                      "or --overwrite to start again")
-            if overwrite and not resume and out.exists():
-                shutil.rmtree(out)
-            out.mkdir(parents=True, exist_ok=True)
-        if ctx.distributed:
-            torch.distributed.barrier()
+        prepare_run_dir(out, ctx, resume=resume, overwrite=overwrite)
         log = setup_logging(out, ctx, quiet=quiet)
         return _train(cfg, ctx, out, log, resume, quiet)
     finally:
