@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from heatmap_landmarks.checkpoint import load_state
+from heatmap_landmarks.checkpoint import load_checkpoint, load_state
 from heatmap_landmarks.errors import InputError
 from heatmap_landmarks.heatmaps import decode_contours, encode_heatmap
 from training import augment, cardiac_data, common, config, train_cardiac
@@ -265,3 +265,31 @@ def test_training_refuses_to_reuse_an_output_folder(tmp_path):
         run(cfg, tmp_path / "a", show_progress=False, quiet=True)
     with pytest.raises(InputError, match="nothing to resume"):
         run(cfg, tmp_path / "c", resume=True, show_progress=False, quiet=True)
+
+
+def test_fine_tuning_starts_from_the_given_model(tmp_path):
+    base = run(tiny_config(), tmp_path / "base", show_progress=False, quiet=True)
+    base_model, _ = load_checkpoint(base["model"])
+    cfg = tiny_config(model={"init_from": base["model"]})
+    trainer = Trainer(cfg, tmp_path / "ft", common.setup_device_and_ddp("cpu"), show_progress=False)
+    for key, value in base_model.state_dict().items():
+        assert torch.equal(trainer.gen_plain.state_dict()[key], value), key
+    fresh = Trainer(tiny_config(), tmp_path / "fresh", common.setup_device_and_ddp("cpu"), show_progress=False)
+    assert not all(torch.equal(fresh.gen_plain.state_dict()[k], v) for k, v in base_model.state_dict().items())
+    tuned = run(cfg, tmp_path / "ft2", show_progress=False, quiet=True)
+    card = json.loads(Path(tuned["model"]).read_text())
+    assert card["training_data"].startswith("fine-tuned from cardiac-sax-tiny")
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"model": {"generator": {"base_width": 6, "depth": 3, "encoder_convs": 1, "ffe_blocks": 1}}}, "network shapes differ"),
+    ({"data": {"view": "lax"}}, "was trained for view 'sax'"),
+])
+def test_fine_tuning_refuses_a_model_that_does_not_fit(tmp_path, change, fragment):
+    base = run(tiny_config(), tmp_path / "base", show_progress=False, quiet=True)
+    cfg = tiny_config(model={"init_from": base["model"]}, **{k: v for k, v in change.items() if k != "model"})
+    if "model" in change:
+        cfg = tiny_config(model={**change["model"], "init_from": base["model"]})
+    with pytest.raises(InputError, match=fragment) as err:
+        Trainer(cfg, tmp_path / "ft", common.setup_device_and_ddp("cpu"), show_progress=False)
+    assert "model.json" in str(err.value) and "\n" not in str(err.value)

@@ -355,11 +355,15 @@ class AugmentConfig:
 class CardiacModelConfig:
     """Networks: ``heatmap_mode`` ``"single"`` (paper: one channel, N Gaussians) or ``"per_landmark"``;
     ``generator``/``discriminator`` hold :class:`CardiacGeneratorConfig`/:class:`PatchDiscriminatorConfig`
-    fields (channels are set from the mode and view)."""
+    fields (channels are set from the mode and view). ``init_from``: a trained cardiac model card
+    (or weights file) whose generator weights start the run (fine-tuning, e.g. the shipped phantom
+    model on STACOM); its network must have exactly this config's shapes. The discriminator starts
+    fresh."""
 
     heatmap_mode: str = "per_landmark"
     generator: dict = field(default_factory=dict)
     discriminator: dict = field(default_factory=dict)
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         _check(self.heatmap_mode in ("single", "per_landmark"), "heatmap_mode",

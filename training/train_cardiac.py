@@ -337,12 +337,33 @@ class Trainer:
         self.acc: dict[str, float] = {}
         self.acc_n = 0
         self.report = DatasetReport(cfg.data.source)
+        self.init_card: ModelCard | None = None
         self._build_data()
         if resume:
-            self._resume()
+            self._resume()  # the resume state already holds the fine-tuned weights
+        elif cfg.model.init_from:
+            self._init_from(cfg.model.init_from)
         self.budget = RunBudget(max_steps if max_steps is not None else cfg.optim.max_steps,
                                 max_minutes if max_minutes is not None else cfg.optim.max_minutes)
         self.metrics = MetricsLog(out_dir, ctx.is_main, resume_step=self.step if resume else None)
+
+    def _init_from(self, path: str) -> None:
+        """Start the generator from the weights of a trained cardiac model (``model.init_from``)."""
+        model, card = load_checkpoint(path)
+        if card.task != "cardiac" or card.architecture != "CardiacGenerator":
+            raise InputError(path, f"is a {card.task} {card.architecture} model, not a cardiac generator to start from")
+        if card.view != self.view or card.heatmap_mode != self.mode or list(card.landmark_names) != list(self.names):
+            raise InputError(path, f"was trained for view {card.view!r}, mode {card.heatmap_mode!r}, landmarks "
+                                   f"{card.landmark_names}; this config trains {self.view!r}, {self.mode!r}, {self.names}")
+        own = {k: tuple(v.shape) for k, v in self.gen_plain.state_dict().items()}
+        theirs = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        if own != theirs:
+            diff = sorted(k for k in set(own) | set(theirs) if own.get(k) != theirs.get(k))[:3]
+            raise InputError(path, "network shapes differ from model.generator of the config: "
+                             + "; ".join(f"{k}: {theirs.get(k)} vs {own.get(k)}" for k in diff))
+        self.gen_plain.load_state_dict(model.state_dict())
+        self.init_card = card
+        log.info("generator initialised from %s (%s)", path, card.name)
 
     # -- data ------------------------------------------------------------------
     def _build_data(self) -> None:
@@ -507,6 +528,9 @@ class Trainer:
                              "No real patient data.")
         else:
             training_data = self.data_note
+        if self.init_card is not None:
+            training_data = (f"fine-tuned from {self.init_card.name} ({self.cfg.model.init_from}), itself trained on: "
+                             f"{self.init_card.training_data} | Fine-tuning: {training_data}")
         notes = (f"Kanakatte et al. cardiac landmark GAN reproduction; config '{cfg.name}'; "
                  f"losses: adversarial={cfg.loss.adversarial}, recon={cfg.loss.recon_loss}, fpl={cfg.loss.fpl} "
                  f"(generator-side weight {cfg.loss.fpl_weight if cfg.loss.fpl else 0}); "
