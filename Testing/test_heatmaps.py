@@ -14,6 +14,8 @@ from heatmap_landmarks.heatmaps import (
     cut_large_blobs,
     decode_contours,
     decode_per_channel,
+    decode_tethered,
+    lv_centre_channel,
     decode_sutures,
     default_sigma2,
     encode_heatmap,
@@ -488,3 +490,56 @@ def test_seed_cut_rule_splits_unequal_blobs_cut_ratio_does_not():
     _, h_pair = touching_pair_heatmap()
     assert len(decode_sutures(h_pair, cut_ratio=1.25)[0]) == 4
     assert len(decode_sutures(h_pair, cut_ratio=1.5)[0]) == 3
+
+
+def _blobs(centres_by_channel, shape=(96, 96)):
+    """``(C, H, W)`` maps; each channel a max of Gaussians ``[(x, y, peak), ...]``."""
+    maps = np.zeros((len(centres_by_channel), *shape), np.float32)
+    for c, blobs in enumerate(centres_by_channel):
+        for x, y, peak in blobs:
+            maps[c] = np.maximum(maps[c], peak * encode_heatmaps_per_channel([[x, y]], shape)[0])
+    return maps
+
+
+def test_decode_tethered_prefers_the_centre_both_insertions_confirm():
+    # LV centre channel 2: a vessel at (80, 80) outshines the true centre (30, 30); both insertions near the latter.
+    maps = _blobs([[(20.0, 25.0, 0.6)], [(25.0, 42.0, 0.5)], [(30.0, 30.0, 0.7), (80.0, 80.0, 0.9)]])
+    free, _ = decode_per_channel(maps)
+    assert free[2].round(1).tolist() == [80.0, 80.0]
+    pts, conf = decode_tethered(maps, anchor=2, tethered=[0, 1], max_distance=20.0)
+    np.testing.assert_allclose(pts, [[20, 25], [25, 42], [30, 30]], atol=0.05)
+    np.testing.assert_allclose(conf, [0.6, 0.5, 0.9], atol=0.01)  # reported peaks are the channels' best
+
+
+def test_decode_tethered_needs_both_insertions_to_move_the_centre():
+    # One stray insertion blob near the vessel does not outvote the brighter LV centre.
+    maps = _blobs([[(75.0, 80.0, 0.4)], [], [(30.0, 30.0, 0.8), (80.0, 80.0, 0.7)]])
+    pts, _ = decode_tethered(maps, anchor=2, tethered=[0, 1], max_distance=20.0)
+    assert pts[2].round(1).tolist() == [30.0, 30.0]
+    assert np.isnan(pts[0]).all() and np.isnan(pts[1]).all()  # the stray blob is out of reach of the centre
+
+
+def test_decode_tethered_without_anchor_or_insertions_is_per_channel_decoding():
+    for blobs in ([[(20.0, 25.0, 0.6)], [(25.0, 42.0, 0.5)], []],  # no LV centre
+                  [[], [], [(30.0, 30.0, 0.7), (80.0, 80.0, 0.9)]]):  # apical slice: no insertions
+        maps = _blobs(blobs)
+        a, ca = decode_tethered(maps, anchor=2, tethered=[0, 1], max_distance=20.0)
+        b, cb = decode_per_channel(maps)
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(ca, cb)
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    (dict(anchor=2, tethered=[2], max_distance=5.0), "distinct channels"),
+    (dict(anchor=3, tethered=[0], max_distance=5.0), "distinct channels"),
+    (dict(anchor=2, tethered=[0], max_distance=0.0), "max_distance"),
+    (dict(anchor=2, tethered=[0], max_distance=5.0, candidates=0), "candidates"),
+])
+def test_decode_tethered_rejects_bad_settings(kwargs, fragment):
+    with pytest.raises(InputError, match=fragment):
+        decode_tethered(np.zeros((3, 8, 8), np.float32), **kwargs)
+
+
+def test_lv_centre_channel():
+    assert lv_centre_channel(["RVI-1", "RVI-2", "LVC"]) == 2
+    assert lv_centre_channel(["RVI-1", "BCA", "RVI-2"]) == 1

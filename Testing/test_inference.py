@@ -108,3 +108,20 @@ def test_bad_settings_are_clear_errors(tmp_path, spot_card):
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="CUDA is not available"):
             select_device("cuda")
+
+
+def test_card_decoder_ties_rv_insertions_to_the_lv_centre_in_mm(tiny_cardiac_card):
+    """``decoder.rvi_max_distance_mm`` switches the Predictor to decode_tethered, in mm of the network grid."""
+    from heatmap_landmarks.heatmaps import decode_per_channel, decode_tethered, encode_heatmaps_per_channel
+
+    pred = Predictor(tiny_cardiac_card)  # network grid 2.0 mm/px
+    maps = np.stack([encode_heatmaps_per_channel([[10.0, 12.0]], (64, 64))[0] * 0.6,
+                     encode_heatmaps_per_channel([[14.0, 20.0]], (64, 64))[0] * 0.5,
+                     np.maximum(0.7 * encode_heatmaps_per_channel([[15.0, 15.0]], (64, 64))[0],
+                                0.9 * encode_heatmaps_per_channel([[50.0, 50.0]], (64, 64))[0])])
+    names = ["RVI-1", "RVI-2", "LVC"]
+    plain, _ = pred._decode_cardiac(maps, names, {"min_confidence": 0.1})
+    np.testing.assert_array_equal(plain, decode_per_channel(maps)[0])
+    tied, _ = pred._decode_cardiac(maps, names, {"min_confidence": 0.1, "rvi_max_distance_mm": 20.0})
+    np.testing.assert_array_equal(tied, decode_tethered(maps, anchor=2, tethered=[0, 1], max_distance=10.0)[0])
+    assert plain[2].round(1).tolist() == [50.0, 50.0] and tied[2].round(1).tolist() == [15.0, 15.0]

@@ -52,6 +52,7 @@ import numpy as np
 
 from .errors import InputError
 from .geometry import Geometry
+from .heatmaps import lv_centre_channel
 from .measurements import annulus_excursion, long_axis_length, mitral_annulus_diameter, rv_insertion_angle
 
 __all__ = [
@@ -223,7 +224,7 @@ class CardiacDetections:
                     add("MV-1 excursion", -1, z, exc["MV-1"], "mm")
                     add("MV-2 excursion", -1, z, exc["MV-2"], "mm")
         elif self.view == "sax" and {"RVI-1", "RVI-2"} <= set(idx):
-            centre = _centre_index(self.names)
+            centre = lv_centre_channel(self.names)
             for t in range(self.n_times):
                 angles = rv_insertion_angle(self.ras[t, :, idx["RVI-1"]], self.ras[t, :, idx["RVI-2"]],
                                             self.ras[t, :, centre])
@@ -372,15 +373,6 @@ def choose_view(predictors: dict, volume_at: VolumeAt, n_times: int, *, source=N
 # ---------------------------------------------------------------------------
 # detection
 # ---------------------------------------------------------------------------
-def _centre_index(names) -> int:
-    """Channel of the LV centre among the SAX names (the one that is not an RV insertion)."""
-    names = list(names)
-    if "LVC" in names:
-        return names.index("LVC")
-    others = [i for i, n in enumerate(names) if not n.upper().startswith("RVI")]
-    return others[0] if others else len(names) - 1
-
-
 def _resolve_ambiguous(points, confidence, heatmaps, names, decoder: dict) -> int:
     """Name the blobs of frames whose identities were ambiguous, by matching a complete neighbour.
 
@@ -428,7 +420,7 @@ def _sax_labels(points, names, basal_end: int) -> np.ndarray:
     labels[...] = np.asarray(list(names), dtype=object)[None, None, :]
     if z_count < 2:
         return labels
-    centre = _centre_index(names)
+    centre = lv_centre_channel(names)
     order = list(range(z_count)) if basal_end == 0 else list(range(z_count - 1, -1, -1))
     for t in range(t_count):
         with_centre = [z for z in order if np.isfinite(points[t, z, centre, 0])]

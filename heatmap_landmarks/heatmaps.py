@@ -425,6 +425,105 @@ def decode_per_channel(
     return points, confidence
 
 
+def lv_centre_channel(names: Sequence[str]) -> int:
+    """Index of the LV centre among SAX landmark names: ``"LVC"``, else the first that is not an RV insertion.
+
+    >>> lv_centre_channel(["RVI-1", "RVI-2", "LVC"]), lv_centre_channel(["BCA", "RVI-1"])
+    (2, 0)
+    """
+    names = list(names)
+    if "LVC" in names:
+        return names.index("LVC")
+    others = [i for i, n in enumerate(names) if not n.upper().startswith("RVI")]
+    return others[0] if others else len(names) - 1
+
+
+def decode_tethered(
+    heatmaps,
+    *,
+    anchor: int,
+    tethered: Sequence[int],
+    max_distance: float,
+    min_confidence: float = 0.1,
+    level: float = 0.5,
+    candidates: int = 3,
+    relative: bool = True,
+    min_area: int = 3,
+    method: str = "gaussian",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel decoding where some landmarks must lie near another one.
+
+    The SAX use: both RV insertion points lie on the LV epicardium, so they are
+    within an epicardial radius of the LV centre. For each of the ``candidates``
+    most confident blobs of the ``anchor`` channel, every ``tethered`` channel
+    takes its most confident blob within ``max_distance`` (or none). A candidate
+    scores its own peak value, plus the tethered peaks only when *every*
+    tethered channel has a blob in reach (both insertions: one stray blob near
+    a vessel must not outvote the LV); the highest score wins. A bright blob far
+    from the heart (a vessel mistaken for the LV) then loses to a slightly
+    weaker one that both insertions confirm. Without RV insertions (apical
+    slices) the anchor is that of :func:`decode_per_channel`. Other channels are
+    decoded independently.
+
+    Args:
+        heatmaps: ``(C, H, W)`` float.
+        anchor: channel index of the anchor landmark.
+        tethered: channel indices that must lie within ``max_distance`` px of it.
+        max_distance: px (same grid as ``heatmaps``), > 0.
+        min_confidence, level, relative, min_area, method: as in :func:`decode_per_channel`.
+        candidates: blobs per channel considered, >= 1.
+
+    Returns:
+        As :func:`decode_per_channel`: ``(C, 2)`` points (NaN = absent) and
+        ``(C,)`` confidences (the best blob's peak also for absent rows).
+
+    Channel 1 (the anchor) has its true blob at (36, 30) with peak 0.9 and a
+    brighter distractor at (5, 60); channel 0's blob at (30, 30) confirms the first:
+
+    >>> maps = encode_heatmaps_per_channel([[30.0, 30.0], [36.0, 30.0]], (64, 64))
+    >>> maps[1] = np.maximum(0.9 * maps[1], encode_heatmaps_per_channel([[5.0, 60.0]], (64, 64))[0])
+    >>> decode_per_channel(maps)[0].round(1).tolist()
+    [[30.0, 30.0], [5.0, 60.0]]
+    >>> pts, _ = decode_tethered(maps, anchor=1, tethered=[0], max_distance=20.0)
+    >>> pts.round(1).tolist()
+    [[30.0, 30.0], [36.0, 30.0]]
+    """
+    maps = _as_heatmap(heatmaps, ndim=3)
+    n_channels = maps.shape[0]
+    tethered = [int(t) for t in tethered]
+    if not 0 <= int(anchor) < n_channels or any(not 0 <= t < n_channels or t == anchor for t in tethered):
+        raise InputError(None, f"anchor {anchor} and tethered {tethered} must be distinct channels of {n_channels}")
+    if not (math.isfinite(float(max_distance)) and max_distance > 0):
+        raise InputError(None, f"max_distance must be > 0 px, got {max_distance}")
+    if int(candidates) < 1:
+        raise InputError(None, f"candidates must be >= 1, got {candidates}")
+    points, confidence = decode_per_channel(maps, min_confidence=min_confidence, level=level, relative=relative,
+                                            min_area=min_area, method=method)
+    blobs = {}
+    for c in [anchor, *tethered]:
+        pts, conf = decode_contours(maps[c], level=level, relative=relative, min_area=min_area,
+                                    max_points=int(candidates), min_confidence=min_confidence, method=method)
+        blobs[c] = (pts.astype(np.float64), conf.astype(np.float64))
+    if not len(blobs[anchor][0]):
+        return points, confidence
+    best_score, best_choice = -1.0, None
+    for a_pt, a_conf in zip(*blobs[anchor]):
+        support, choice = 0.0, {anchor: a_pt}
+        for t in tethered:
+            pts, conf = blobs[t]
+            near = np.flatnonzero(np.hypot(*(pts - a_pt).T) <= max_distance) if len(pts) else []
+            if len(near):
+                k = near[np.argmax(conf[near])]
+                support += float(conf[k])
+                choice[t] = pts[k]
+        score = float(a_conf) + (support if len(choice) == len(tethered) + 1 else 0.0)
+        if score > best_score:
+            best_score, best_choice = score, choice
+    for c in [anchor, *tethered]:
+        points[c] = best_choice[c] if c in best_choice else np.nan
+    return points, confidence
+
+
 # --------------------------------------------------------------------------- identities
 
 

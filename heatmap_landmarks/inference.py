@@ -20,7 +20,8 @@ import numpy as np
 
 from .catalog import resolve_weights
 from .errors import InputError
-from .heatmaps import assign_identities, decode_contours, decode_per_channel, decode_sutures
+from .heatmaps import (assign_identities, decode_contours, decode_per_channel, decode_sutures, decode_tethered,
+                       lv_centre_channel)
 from .preprocess import prepare_cardiac, prepare_suture_frame
 
 ProgressCallback = Callable[[int, int], None]  # (frames done, frames total)
@@ -185,6 +186,13 @@ class Predictor:
         min_conf = float(decoder.get("min_confidence", 0.1))
         level = float(decoder.get("level", 0.5))
         if self.card.heatmap_mode == "per_landmark":
+            reach_mm = decoder.get("rvi_max_distance_mm")
+            rvi = [i for i, n in enumerate(names) if n.upper().startswith("RVI")]
+            if reach_mm and rvi and len(rvi) < len(names):
+                # RV insertions lie on the LV epicardium: tie them to the LV centre (decode_tethered).
+                return decode_tethered(heatmap, anchor=lv_centre_channel(names), tethered=rvi,
+                                       max_distance=float(reach_mm) / float(self.card.input_spacing_mm),
+                                       min_confidence=min_conf, level=level)
             return decode_per_channel(heatmap, min_confidence=min_conf, level=level)
         pts, c = decode_contours(heatmap[0], level=level, min_confidence=min_conf, max_points=len(names) + 2)
         return assign_identities(pts, c, names, rule=self.card.view or "auto")

@@ -23,6 +23,7 @@ errors too).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -504,7 +505,11 @@ class EvalConfig:
     """Validation during training and the decoder settings chosen on validation seeds.
 
     ``level_grid`` x ``min_confidence_grid`` are tried on the validation set after training;
-    the best pair goes into the model card's ``decoder``.
+    the best pair goes into the model card's ``decoder``. ``rvi_max_distance_grid_mm`` (SAX,
+    per-landmark models) adds a third axis: 0 = off, a distance ties the RV insertions to the LV
+    centre in decoding (:func:`heatmap_landmarks.heatmaps.decode_tethered`): they lie on the LV
+    epicardium, at most an epicardial radius from the centre (17-43 mm in the phantom; about 45 mm
+    in a dilated real LV), so 60 mm is a safe bound. Whether it helps is decided on validation.
     """
 
     val_batch_size: int = 8
@@ -512,6 +517,21 @@ class EvalConfig:
     min_confidence: float = 0.1
     level_grid: list[float] = field(default_factory=lambda: [0.3, 0.4, 0.5, 0.6])
     min_confidence_grid: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5])
+    rvi_max_distance_grid_mm: list[float] = field(default_factory=lambda: [0.0])
+
+    def decoder(self, level: float | None = None, min_confidence: float | None = None,
+                rvi_max_distance_mm: float = 0.0) -> dict:
+        """Decoder settings as stored in a model card (defaults: ``level``, ``min_confidence``, no tether)."""
+        dec = {"level": float(self.level if level is None else level),
+               "min_confidence": float(self.min_confidence if min_confidence is None else min_confidence)}
+        if rvi_max_distance_mm:
+            dec["rvi_max_distance_mm"] = float(rvi_max_distance_mm)
+        return dec
+
+    def decoder_grid(self) -> list[dict]:
+        """Every decoder setting the search tries."""
+        return [self.decoder(lv, mc, r) for lv, mc, r in
+                itertools.product(self.level_grid, self.min_confidence_grid, self.rvi_max_distance_grid_mm)]
 
     def __post_init__(self) -> None:
         _check(self.val_batch_size >= 1, "val_batch_size", "must be >= 1")
@@ -520,6 +540,8 @@ class EvalConfig:
         _check(all(0 < v <= 1 for v in self.level_grid) and self.level_grid, "level_grid", "values must be in (0, 1]")
         _check(all(0 <= v < 1 for v in self.min_confidence_grid) and self.min_confidence_grid,
                "min_confidence_grid", "values must be in [0, 1)")
+        _check(all(v >= 0 for v in self.rvi_max_distance_grid_mm) and self.rvi_max_distance_grid_mm,
+               "rvi_max_distance_grid_mm", "values must be >= 0 mm (0 = off)")
 
 
 @dataclass

@@ -212,12 +212,14 @@ class AdaptiveSchedule:
 
 
 # --------------------------------------------------------------------------- validation
-def decode_batch(heatmaps: np.ndarray, names: list, mode: str, view: str, decoder: dict) -> tuple:
+def decode_batch(heatmaps: np.ndarray, names: list, mode: str, view: str, decoder: dict,
+                 spacing_mm: float = 1.4) -> tuple:
     """``(B, K, H, W)`` clipped heatmaps -> ``(B, L, 2)`` network points and ``(B, L)`` confidences.
 
     Uses the Predictor's own decoding method, so validation decodes exactly as the shipped inference path.
+    ``spacing_mm``: the network grid's pixel size (distances in the decoder settings are in mm).
     """
-    shim = SimpleNamespace(card=SimpleNamespace(heatmap_mode=mode, view=view))
+    shim = SimpleNamespace(card=SimpleNamespace(heatmap_mode=mode, view=view, input_spacing_mm=spacing_mm))
     out_p = np.full((len(heatmaps), len(names), 2), np.nan, np.float32)
     out_c = np.zeros((len(heatmaps), len(names)), np.float32)
     for b, hm in enumerate(heatmaps):
@@ -282,16 +284,28 @@ def score_predictions(points: np.ndarray, items, names: list, penalty: float) ->
     return out
 
 
-def choose_decoder(heatmaps: np.ndarray, items, cfg: CardiacTrainConfig) -> tuple[dict, list]:
-    """Grid-search (level, min_confidence) on validation heatmaps; returns the best decoder and all rows."""
+def choose_decoder(heatmaps: np.ndarray, items, cfg: CardiacTrainConfig) -> tuple[dict, dict, list]:
+    """Grid-search the decoder (:meth:`EvalConfig.decoder_grid`) on validation heatmaps.
+
+    Returns the best decoder, its row and all rows (each row: settings and validation metrics).
+    """
     names, mode, view = cfg.data.landmark_names, cfg.model.heatmap_mode, cfg.data.view
     rows = []
-    for level, conf in itertools.product(cfg.eval.level_grid, cfg.eval.min_confidence_grid):
-        dec = {"level": float(level), "min_confidence": float(conf)}
-        pts, _ = decode_batch(heatmaps, names, mode, view, dec)
-        rows.append({**dec, **score_predictions(pts, items, names, cfg.schedule.miss_penalty_px)})
-    best = min(rows, key=lambda r: (r["score"], -r["min_confidence"], r["level"]))
-    return {"level": best["level"], "min_confidence": best["min_confidence"]}, rows
+    for dec in cfg.eval.decoder_grid():
+        pts, _ = decode_batch(heatmaps, names, mode, view, dec, cfg.data.spacing_mm)
+        rows.append({"rvi_max_distance_mm": 0.0, **dec,
+                     **score_predictions(pts, items, names, cfg.schedule.miss_penalty_px)})
+    best = min(rows, key=lambda r: (r["score"], r["rvi_max_distance_mm"], -r["min_confidence"], r["level"]))
+    return cfg.eval.decoder(best["level"], best["min_confidence"], best["rvi_max_distance_mm"]), best, rows
+
+
+def validation_metrics(row: dict, cfg: CardiacTrainConfig) -> dict:
+    """The card's ``metrics["validation"]`` (a decoder-search row without its settings) and its units."""
+    settings = ("level", "min_confidence", "rvi_max_distance_mm")
+    return {"validation": _clean({k: v for k, v in row.items() if k not in settings}),
+            "validation_units": "network pixels (1 px = spacing_mm); score = mean capped error over all landmark "
+                                f"slots, misses and false detections = {cfg.schedule.miss_penalty_px:g} px, "
+                                "correct absences 0"}
 
 
 # --------------------------------------------------------------------------- samplers
@@ -472,8 +486,8 @@ class Trainer:
     # -- epoch end ----------------------------------------------------------------
     def validate(self, decoder: dict | None = None) -> tuple[dict, np.ndarray]:
         heat = predict_heatmaps(self.gen, self.val_items, self.ctx, self.cfg.eval.val_batch_size, self.amp)
-        dec = decoder or {"level": self.cfg.eval.level, "min_confidence": self.cfg.eval.min_confidence}
-        pts, _ = decode_batch(heat, self.names, self.mode, self.view, dec)
+        dec = decoder or self.cfg.eval.decoder()
+        pts, _ = decode_batch(heat, self.names, self.mode, self.view, dec, self.cfg.data.spacing_mm)
         return score_predictions(pts, self.val_items, self.names, self.cfg.schedule.miss_penalty_px), heat
 
     def end_epoch(self, partial: bool = False) -> None:
@@ -548,7 +562,7 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):  # initialising a network must not move the training RNG
             net = CardiacGenerator(self.gen_plain.config)
         net.load_state_dict(state)
-        dec = decoder or {"level": self.cfg.eval.level, "min_confidence": self.cfg.eval.min_confidence}
+        dec = decoder or self.cfg.eval.decoder()
         _, card_path = save_checkpoint(net, self._card(dec, metrics), self.out / stem, overwrite=True)
         return card_path
 
@@ -654,14 +668,9 @@ class Trainer:
         self.gen_plain.load_state_dict(state)
         heat = predict_heatmaps(self.gen_plain, self.val_items, self.ctx, self.cfg.eval.val_batch_size, self.amp)
         self.gen_plain.load_state_dict(current)
-        decoder, rows = choose_decoder(heat, self.val_items, self.cfg)
-        best_row = next(r for r in rows if r["level"] == decoder["level"]
-                        and r["min_confidence"] == decoder["min_confidence"])
+        decoder, best_row, rows = choose_decoder(heat, self.val_items, self.cfg)
         (self.out / "decoder_search.json").write_text(json.dumps(_clean(rows), indent=1) + "\n", encoding="utf-8")
-        metrics = {"validation": _clean({k: v for k, v in best_row.items() if k not in decoder}),
-                   "validation_units": "network pixels (1 px = spacing_mm); score = mean capped error over all "
-                                       f"landmark slots, misses and false detections = "
-                                       f"{self.cfg.schedule.miss_penalty_px:g} px, correct absences 0"}
+        metrics = validation_metrics(best_row, self.cfg)
         card_path = self._save_model("model", state, metrics=metrics, decoder=decoder)
         self.report_skips()
         return {"model": str(card_path), "decoder": decoder, "validation": metrics["validation"]}
@@ -714,13 +723,8 @@ def select_decoder(cfg: CardiacTrainConfig, card_path: str | os.PathLike) -> dic
         items = split_real_items(all_items, d, cfg.seed)[1]
     ctx = DistContext(torch.device("cpu"))
     heat = predict_heatmaps(model, items, ctx, cfg.eval.val_batch_size, False)
-    decoder, rows = choose_decoder(heat, items, cfg)
-    best = next(r for r in rows if r["level"] == decoder["level"] and r["min_confidence"] == decoder["min_confidence"])
-    metrics = dict(load_card(card_path).metrics)
-    metrics["validation"] = _clean({k: v for k, v in best.items() if k not in decoder})
-    metrics["validation_units"] = ("network pixels (1 px = spacing_mm); score = mean capped error over all landmark "
-                                   f"slots, misses and false detections = {cfg.schedule.miss_penalty_px:g} px, "
-                                   "correct absences 0")
+    decoder, best, _ = choose_decoder(heat, items, cfg)
+    metrics = {**load_card(card_path).metrics, **validation_metrics(best, cfg)}
     new = ModelCard.from_dict({**card.to_dict(), "decoder": decoder, "metrics": metrics}, source=card_path)
     tmp = card_path.with_name(f".{card_path.name}.tmp")
     tmp.write_text(new.to_json(), encoding="utf-8")
