@@ -293,3 +293,15 @@ def test_fine_tuning_refuses_a_model_that_does_not_fit(tmp_path, change, fragmen
     with pytest.raises(InputError, match=fragment) as err:
         Trainer(cfg, tmp_path / "ft", common.setup_device_and_ddp("cpu"), show_progress=False)
     assert "model.json" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_export_copies_the_model_under_a_new_name(tmp_path):
+    summary = run(tiny_config(), tmp_path / "run", show_progress=False, quiet=True)
+    (tmp_path / "shipped").mkdir()
+    weights, card_path = train_cardiac.export_model(tmp_path / "run", str(tmp_path / "shipped" / "demo"),
+                                                    overwrite=False, name="cardiac-sax-demo")
+    exported, card = load_checkpoint(card_path)
+    trained, trained_card = load_checkpoint(summary["model"])
+    assert card.name == "cardiac-sax-demo" and card.decoder == trained_card.decoder
+    for key, value in trained.state_dict().items():
+        assert torch.equal(exported.state_dict()[key], value), key

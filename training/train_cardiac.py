@@ -732,10 +732,13 @@ def select_decoder(cfg: CardiacTrainConfig, card_path: str | os.PathLike) -> dic
     return best
 
 
-def export_model(out_dir: Path, target: str, overwrite: bool) -> tuple[Path, Path]:
-    """Copy ``out_dir/model`` (card + weights) to ``target`` (a stem such as ``heatmap_landmarks/weights/cardiac_sax``)."""
-    model, card = load_checkpoint(out_dir / "model.json")
-    card = dataclasses.replace(card, sha256="", weights_file="")
+def export_model(out_dir: Path, target: str, overwrite: bool, name: str | None = None) -> tuple[Path, Path]:
+    """Copy ``out_dir/model`` (card + weights) to ``target`` (a stem such as ``heatmap_landmarks/weights/cardiac_sax``).
+
+    ``name`` renames the model in its card (e.g. ``"cardiac-sax-demo"`` for the shipped weights).
+    """
+    model, card = load_checkpoint(Path(out_dir) / "model.json")
+    card = dataclasses.replace(card, sha256="", weights_file="", name=name or card.name)
     return save_checkpoint(model, card, target, overwrite=overwrite)
 
 
