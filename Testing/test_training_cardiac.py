@@ -249,6 +249,10 @@ def test_training_smoke_and_resume_continue_exactly(tmp_path, ablation):
     run(cfg, tmp_path / "b", max_steps=2, show_progress=False, quiet=True)
     resumed = run(cfg, tmp_path / "b", resume=True, show_progress=False, quiet=True)
     assert resumed["steps"] == 4
+    last, _ = load_checkpoint(resumed["model_last"])  # the weights of the last step, beside the best ones
+    b_state, _ = load_state(tmp_path / "b" / "state.safetensors")
+    for key, value in last.state_dict().items():
+        assert torch.equal(b_state[f"model/generator/{key}"], value), key
     a, _ = load_state(tmp_path / "a" / "state.safetensors")
     b, meta = load_state(tmp_path / "b" / "state.safetensors")
     assert meta["step"] == 4 and set(a) == set(b)
@@ -305,3 +309,10 @@ def test_export_copies_the_model_under_a_new_name(tmp_path):
     assert card.name == "cardiac-sax-demo" and card.decoder == trained_card.decoder
     for key, value in trained.state_dict().items():
         assert torch.equal(exported.state_dict()[key], value), key
+
+
+def test_val_seeds_override_is_checked_like_the_config(tmp_path, capsys):
+    code = train_cardiac.main(["--config", str(CONFIGS / "cardiac_sax_finetune.json"), "--val-seeds", "1:5",
+                               "--select-decoder", str(tmp_path / "model.json")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "cardiac_sax_finetune.json" in err[0] and "overlaps train_seeds" in err[0]

@@ -672,8 +672,12 @@ class Trainer:
         (self.out / "decoder_search.json").write_text(json.dumps(_clean(rows), indent=1) + "\n", encoding="utf-8")
         metrics = validation_metrics(best_row, self.cfg)
         card_path = self._save_model("model", state, metrics=metrics, decoder=decoder)
+        # The last weights too (same decoder, no validation of their own): with a small validation set the
+        # best-scoring epoch can be a lucky one; --select-decoder on more seeds can then compare the two.
+        last_path = self._save_model("model_last", current, metrics={}, decoder=decoder)
         self.report_skips()
-        return {"model": str(card_path), "decoder": decoder, "validation": metrics["validation"]}
+        return {"model": str(card_path), "model_last": str(last_path), "decoder": decoder,
+                "validation": metrics["validation"]}
 
     def report_skips(self) -> None:
         rep = self.report
@@ -793,6 +797,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--export", help="also write the final model to this stem, e.g. heatmap_landmarks/weights/cardiac_sax")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--quiet", action="store_true", help="no log lines on stderr (the log file is still written)")
+    p.add_argument("--val-seeds", metavar="START:STOP",
+                   help="phantom validation seeds (overrides data.val_seeds), e.g. a larger set for --select-decoder")
     p.add_argument("--select-decoder", metavar="CARD",
                    help="do not train: re-choose the decoder of this trained model card on the config's "
                         "validation set and write it into the card")
@@ -803,6 +809,8 @@ def main(argv: list[str] | None = None) -> int:
             overrides["device"] = args.device
         if args.threads is not None:
             overrides["optim.threads"] = args.threads
+        if args.val_seeds:
+            overrides["data.val_seeds"] = args.val_seeds
         cfg = load_config(args.config, CardiacTrainConfig, overrides)
         if args.select_decoder:
             if cfg.optim.threads:
