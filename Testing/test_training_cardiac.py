@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from heatmap_landmarks.checkpoint import load_checkpoint, load_state
+from heatmap_landmarks.checkpoint import load_card, load_checkpoint, load_state
 from heatmap_landmarks.errors import InputError
 from heatmap_landmarks.heatmaps import decode_contours, encode_heatmap
 from training import augment, cardiac_data, common, config, train_cardiac
@@ -309,6 +309,9 @@ def test_export_copies_the_model_under_a_new_name(tmp_path):
     assert card.name == "cardiac-sax-demo" and card.decoder == trained_card.decoder
     for key, value in trained.state_dict().items():
         assert torch.equal(exported.state_dict()[key], value), key
+    _, last_card = train_cardiac.export_model(summary["model_last"], str(tmp_path / "shipped" / "last"), overwrite=False)
+    last, _ = load_checkpoint(last_card)
+    assert load_checkpoint(summary["model_last"])[1].name == load_card(last_card).name
 
 
 def test_val_seeds_override_is_checked_like_the_config(tmp_path, capsys):

@@ -736,12 +736,14 @@ def select_decoder(cfg: CardiacTrainConfig, card_path: str | os.PathLike) -> dic
     return best
 
 
-def export_model(out_dir: Path, target: str, overwrite: bool, name: str | None = None) -> tuple[Path, Path]:
-    """Copy ``out_dir/model`` (card + weights) to ``target`` (a stem such as ``heatmap_landmarks/weights/cardiac_sax``).
+def export_model(source: str | os.PathLike, target: str, overwrite: bool, name: str | None = None) -> tuple[Path, Path]:
+    """Copy a trained model (card + weights) to ``target`` (a stem such as ``heatmap_landmarks/weights/cardiac_sax``).
 
+    ``source``: a run folder (its ``model.json``) or a model card such as ``<run>/model_last.json``.
     ``name`` renames the model in its card (e.g. ``"cardiac-sax-demo"`` for the shipped weights).
     """
-    model, card = load_checkpoint(Path(out_dir) / "model.json")
+    source = Path(source)
+    model, card = load_checkpoint(source / "model.json" if source.is_dir() else source)
     card = dataclasses.replace(card, sha256="", weights_file="", name=name or card.name)
     return save_checkpoint(model, card, target, overwrite=overwrite)
 
