@@ -280,9 +280,12 @@ def test_fine_tuning_starts_from_the_given_model(tmp_path):
         assert torch.equal(trainer.gen_plain.state_dict()[key], value), key
     fresh = Trainer(tiny_config(), tmp_path / "fresh", common.setup_device_and_ddp("cpu"), show_progress=False)
     assert not all(torch.equal(fresh.gen_plain.state_dict()[k], v) for k, v in base_model.state_dict().items())
-    tuned = run(cfg, tmp_path / "ft2", show_progress=False, quiet=True)
+    tuned = run(cfg, tmp_path / "ft2", max_steps=2, show_progress=False, quiet=True)
     card = json.loads(Path(tuned["model"]).read_text())
     assert card["training_data"].startswith("fine-tuned from cardiac-sax-tiny")
+    resumed = run(cfg, tmp_path / "ft2", resume=True, show_progress=False, quiet=True)
+    for key in ("model", "model_last"):
+        assert json.loads(Path(resumed[key]).read_text())["training_data"].startswith("fine-tuned from cardiac-sax-tiny")
 
 
 @pytest.mark.parametrize("change, fragment", [

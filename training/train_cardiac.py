@@ -51,7 +51,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Sampler, SequentialSampler
 
-from heatmap_landmarks.checkpoint import ModelCard, load_checkpoint, save_checkpoint
+from heatmap_landmarks.checkpoint import ModelCard, load_card, load_checkpoint, save_checkpoint
 from heatmap_landmarks.errors import InputError
 from heatmap_landmarks.heatmaps import SIGMA2_SEVERAL, SIGMA2_SINGLE
 from heatmap_landmarks.inference import Predictor
@@ -355,6 +355,8 @@ class Trainer:
         self._build_data()
         if resume:
             self._resume()  # the resume state already holds the fine-tuned weights
+            if cfg.model.init_from:  # but the cards still name where the run started
+                self.init_card = load_card(cfg.model.init_from)
         elif cfg.model.init_from:
             self._init_from(cfg.model.init_from)
         self.budget = RunBudget(max_steps if max_steps is not None else cfg.optim.max_steps,
@@ -711,8 +713,6 @@ def select_decoder(cfg: CardiacTrainConfig, card_path: str | os.PathLike) -> dic
     weights and their sha256 are untouched, the card's ``decoder`` and
     ``metrics["validation"]`` are replaced. Returns the chosen row.
     """
-    from heatmap_landmarks.checkpoint import load_card
-
     card_path = Path(card_path)
     model, card = load_checkpoint(card_path)
     if card.heatmap_mode != cfg.model.heatmap_mode or card.view != cfg.data.view:
@@ -736,15 +736,18 @@ def select_decoder(cfg: CardiacTrainConfig, card_path: str | os.PathLike) -> dic
     return best
 
 
-def export_model(source: str | os.PathLike, target: str, overwrite: bool, name: str | None = None) -> tuple[Path, Path]:
+def export_model(source: str | os.PathLike, target: str, overwrite: bool, name: str | None = None,
+                 note: str | None = None) -> tuple[Path, Path]:
     """Copy a trained model (card + weights) to ``target`` (a stem such as ``heatmap_landmarks/weights/cardiac_sax``).
 
     ``source``: a run folder (its ``model.json``) or a model card such as ``<run>/model_last.json``.
-    ``name`` renames the model in its card (e.g. ``"cardiac-sax-demo"`` for the shipped weights).
+    ``name`` renames the model in its card (e.g. ``"cardiac-sax-demo"`` for the shipped weights);
+    ``note`` is appended to the card's notes (e.g. how this checkpoint was chosen).
     """
     source = Path(source)
     model, card = load_checkpoint(source / "model.json" if source.is_dir() else source)
-    card = dataclasses.replace(card, sha256="", weights_file="", name=name or card.name)
+    notes = f"{card.notes} {note}".strip() if note else card.notes
+    card = dataclasses.replace(card, sha256="", weights_file="", name=name or card.name, notes=notes)
     return save_checkpoint(model, card, target, overwrite=overwrite)
 
 
