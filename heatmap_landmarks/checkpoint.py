@@ -280,6 +280,14 @@ def _shapes(state: Mapping[str, torch.Tensor]) -> dict[str, tuple]:
     return {k: tuple(v.shape) for k, v in state.items()}
 
 
+def weights_mismatch(model: nn.Module, state: Mapping[str, torch.Tensor]) -> list[str]:
+    """Why ``state`` cannot be loaded strictly into ``model``: readable lines (empty when it fits).
+
+    Shape mismatches, missing and unexpected tensors, a few named per kind.
+    """
+    return _state_problems(_shapes(model.state_dict()), _shapes(state))
+
+
 def _build(card: ModelCard, source: PathLike, architectures=None, device: Any = None) -> nn.Module:
     from .models import build_model  # models import the errors module only; no cycle
 
@@ -350,7 +358,7 @@ def save_checkpoint(model: nn.Module, card: ModelCard, path: PathLike, *, overwr
     card = _complete_config(model, card, card_path, architectures)
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     reference = _build(card, card_path, architectures, device="meta")
-    problems = _state_problems(_shapes(reference.state_dict()), _shapes(state))
+    problems = weights_mismatch(reference, state)
     if problems:
         raise CheckpointError(card_path, f"card does not describe this model ({card.architecture} with the "
                                          f"card's config): {'; '.join(problems)}")
@@ -414,7 +422,7 @@ def load_checkpoint(path: PathLike, *, device: str | torch.device = "cpu",
         state = load_file(str(weights_path), device="cpu")
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(weights_path, f"cannot read safetensors weights: {err}") from None
-    problems = _state_problems(_shapes(model.state_dict()), _shapes(state))
+    problems = weights_mismatch(model, state)
     if problems:
         raise CheckpointError(weights_path, f"weights do not fit {card.architecture} built from the card's "
                                             f"config: {'; '.join(problems)}")

@@ -51,7 +51,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Sampler, SequentialSampler
 
-from heatmap_landmarks.checkpoint import ModelCard, load_card, load_checkpoint, save_checkpoint
+from heatmap_landmarks.checkpoint import ModelCard, load_card, load_checkpoint, save_checkpoint, weights_mismatch
 from heatmap_landmarks.errors import InputError
 from heatmap_landmarks.heatmaps import SIGMA2_SEVERAL, SIGMA2_SINGLE
 from heatmap_landmarks.inference import Predictor
@@ -371,12 +371,9 @@ class Trainer:
         if card.view != self.view or card.heatmap_mode != self.mode or list(card.landmark_names) != list(self.names):
             raise InputError(path, f"was trained for view {card.view!r}, mode {card.heatmap_mode!r}, landmarks "
                                    f"{card.landmark_names}; this config trains {self.view!r}, {self.mode!r}, {self.names}")
-        own = {k: tuple(v.shape) for k, v in self.gen_plain.state_dict().items()}
-        theirs = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        if own != theirs:
-            diff = sorted(k for k in set(own) | set(theirs) if own.get(k) != theirs.get(k))[:3]
-            raise InputError(path, "network shapes differ from model.generator of the config: "
-                             + "; ".join(f"{k}: {theirs.get(k)} vs {own.get(k)}" for k in diff))
+        problems = weights_mismatch(self.gen_plain, model.state_dict())
+        if problems:
+            raise InputError(path, f"network shapes differ from model.generator of the config: {'; '.join(problems)}")
         self.gen_plain.load_state_dict(model.state_dict())
         self.init_card = card
         log.info("generator initialised from %s (%s)", path, card.name)
