@@ -497,13 +497,25 @@ def decode_tethered(
         raise InputError(None, f"max_distance must be > 0 px, got {max_distance}")
     if int(candidates) < 1:
         raise InputError(None, f"candidates must be >= 1, got {candidates}")
-    points, confidence = decode_per_channel(maps, min_confidence=min_confidence, level=level, relative=relative,
-                                            min_area=min_area, method=method)
+    points = np.full((n_channels, 2), np.nan, dtype=np.float32)
+    confidence = np.zeros(n_channels, dtype=np.float32)
+    others = [c for c in range(n_channels) if c != anchor and c not in tethered]
+    if others:
+        points[others], confidence[others] = decode_per_channel(
+            maps[others], min_confidence=min_confidence, level=level, relative=relative, min_area=min_area,
+            method=method)
+    # Each involved channel is decoded once: its strongest blob is the per-channel answer (as in
+    # decode_per_channel), its candidates above min_confidence feed the search.
     blobs = {}
     for c in [anchor, *tethered]:
         pts, conf = decode_contours(maps[c], level=level, relative=relative, min_area=min_area,
-                                    max_points=int(candidates), min_confidence=min_confidence, method=method)
-        blobs[c] = (pts.astype(np.float64), conf.astype(np.float64))
+                                    max_points=int(candidates), method=method)
+        if len(pts):
+            confidence[c] = conf[0]
+            if conf[0] >= min_confidence:
+                points[c] = pts[0]
+        keep = conf >= min_confidence
+        blobs[c] = (pts[keep].astype(np.float64), conf[keep].astype(np.float64))
     if not len(blobs[anchor][0]):
         return points, confidence
     best_score, best_choice = -1.0, None
