@@ -125,3 +125,38 @@ def test_card_decoder_ties_rv_insertions_to_the_lv_centre_in_mm(tiny_cardiac_car
     tied, _ = pred._decode_cardiac(maps, names, {"min_confidence": 0.1, "rvi_max_distance_mm": 20.0})
     np.testing.assert_array_equal(tied, decode_tethered(maps, anchor=2, tethered=[0, 1], max_distance=10.0)[0])
     assert plain[2].round(1).tolist() == [50.0, 50.0] and tied[2].round(1).tolist() == [15.0, 15.0]
+
+
+def test_rotation_averaging_is_exact_and_equivariant(tiny_cardiac_card):
+    """Quarter-turn test-time averaging: the averaged heatmaps turn with the input, exactly."""
+    x = np.random.default_rng(3).random((2, 1, 64, 64)).astype(np.float32)
+    turned = np.rot90(x, 1, axes=(2, 3)).copy()
+    four = Predictor(tiny_cardiac_card, rotations=4, fast=False)
+    np.testing.assert_allclose(four._forward_rotated(turned), np.rot90(four._forward_rotated(x), 1, axes=(2, 3)),
+                               atol=1e-6)
+    one = Predictor(tiny_cardiac_card, rotations=1, fast=False)
+    assert np.abs(one._forward_rotated(turned) - np.rot90(one._forward_rotated(x), 1, axes=(2, 3))).max() > 1e-3
+    two = Predictor(tiny_cardiac_card, rotations=2, fast=False)
+    expected = 0.5 * (one._forward(x) + np.rot90(one._forward(np.rot90(x, 2, axes=(2, 3)).copy()), 2, axes=(2, 3)))
+    np.testing.assert_allclose(two._forward_rotated(x), expected, atol=1e-6)
+    frames = x[:, 0] * 100.0
+    out = four.predict_cardiac(frames, (2.0, 2.0))
+    assert out.points.shape == (2, 3, 2) and out.heatmaps.shape == (2, 64, 64)
+
+
+def test_rotations_come_from_the_card_and_are_checked(tmp_path, tiny_cardiac_card):
+    from heatmap_landmarks.checkpoint import load_card
+
+    assert Predictor(tiny_cardiac_card).rotations == 1
+    card = load_card(tiny_cardiac_card)
+    model = CardiacGenerator(CardiacGeneratorConfig(**card.config))
+    card.decoder = dict(card.decoder, rotations=4)
+    _, path = save_checkpoint(model, card, tmp_path / "four")
+    assert Predictor(path).rotations == 4
+    assert Predictor(path, rotations=1).rotations == 1
+    with pytest.raises(InputError, match="rotations must be 1, 2 or 4, got 3"):
+        Predictor(tiny_cardiac_card, rotations=3)
+    card.input_size = [64, 96]
+    _, wide = save_checkpoint(model, card, tmp_path / "wide")
+    with pytest.raises(InputError, match="square network grid"):
+        Predictor(wide)

@@ -63,6 +63,8 @@ def test_doctests(module):
         ('{\n  "model": {"generator": {"base_widht": 4}}\n}', ["'model.generator'", "unknown config key(s) 'base_widht'"]),
         ('{\n  "data": {"source": "stacom"}\n}', ["'data.root' is required"]),
         ('{"optim": {', ["invalid JSON"]),
+        ('{\n  "data": {"apical_fraction": 1.5}\n}', ["'data.apical_fraction' must be in [0, 1]"]),
+        ('{\n  "data": {"view": "lax", "apical_fraction": 0.3}\n}', ["'data.apical_fraction' applies to SAX"]),
     ],
 )
 def test_config_errors_name_file_line_and_key(tmp_path, content, fragments):
@@ -159,6 +161,22 @@ def test_phantom_stream_samples(mode, channels):
     again = EpochStream(base, 4, seed=0, shuffle=False, mode=mode, view="sax", augment=AugmentConfig())
     a, b = again[2], again[2]
     assert torch.equal(a["image"], b["image"]) and torch.equal(a["target"], b["target"])  # deterministic
+
+
+def test_apical_fraction_shows_apical_slices_more_often():
+    """``data.apical_fraction`` redraws the level of that share of training slices from the apical third."""
+    seeds = range(60)
+    plain = [cardiac_data.render_phantom("sax", s, "train") for s in seeds]
+    same = [cardiac_data.render_phantom("sax", s, "train", apical_fraction=0.0) for s in seeds[:3]]
+    for a, b in zip(plain, same):  # 0 leaves every sample exactly as before
+        np.testing.assert_array_equal(a.image, b.image)
+    apical = [cardiac_data.render_phantom("sax", s, "train", apical_fraction=0.5) for s in seeds]
+    share = lambda samples: np.mean([s.meta["level"] > 2.0 / 3.0 for s in samples])
+    assert share(apical) > share(plain) + 0.2
+    every = [cardiac_data.render_phantom("sax", s, "train", apical_fraction=1.0) for s in seeds[:10]]
+    assert all(s.meta["lvc_name"] == "ACA" for s in every)
+    again = cardiac_data.render_phantom("sax", 7, "train", apical_fraction=0.5)
+    np.testing.assert_array_equal(again.image, apical[7].image)  # deterministic per seed
 
 
 def _stacom_copy(tmp_path) -> Path:

@@ -84,6 +84,9 @@ class Predictor:
             file, or a catalogue key such as ``"cardiac_sax"``.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         batch_size: frames per forward pass.
+        rotations: cardiac test-time augmentation: average the heatmaps of the frame turned
+            by 0, 90, 180 and 270 degrees (4), by 0 and 180 degrees (2), or not at all (1).
+            None = the card's ``decoder.rotations`` (default 1). Costs that many forward passes.
 
     Example (``frames`` is a ``(F, H, W)`` array)::
 
@@ -91,7 +94,7 @@ class Predictor:
     """
 
     def __init__(self, weights: str | os.PathLike = "cardiac_sax", *, device: str = "cpu", batch_size: int = 8,
-                 fast: bool = True):
+                 fast: bool = True, rotations: int | None = None):
         import torch
 
         from .checkpoint import load_checkpoint
@@ -109,6 +112,14 @@ class Predictor:
         self._channels_last = fast
         self.batch_size = int(batch_size)
         self._torch = torch
+        if rotations is None:
+            rotations = (self.card.decoder or {}).get("rotations", 1) if self.card.task == "cardiac" else 1
+        if rotations not in (1, 2, 4):
+            raise InputError(self.weights_path, f"rotations must be 1, 2 or 4, got {rotations!r}")
+        size = tuple(self.card.input_size or ())
+        if rotations == 4 and (len(size) != 2 or size[0] != size[1]):
+            raise InputError(self.weights_path, f"4 rotations need a square network grid, this card's is {list(size)}")
+        self.rotations = int(rotations)
 
     # -- helpers ---------------------------------------------------------
     @property
@@ -132,6 +143,21 @@ class Predictor:
             else:
                 y = y.clamp_(0.0, 1.0)  # regression targets live in [0, 1]
             return y.float().cpu().numpy()
+
+    def _forward_rotated(self, batch: np.ndarray) -> np.ndarray:
+        """:meth:`_forward` averaged over ``self.rotations`` quarter turns of the grid.
+
+        ``np.rot90`` permutes pixels exactly (no resampling), so each heatmap is
+        turned back onto the input grid without loss. In-plane rotations keep the
+        image's handedness, so no landmark identities change (unlike mirrors).
+        """
+        if self.rotations == 1:
+            return self._forward(batch)
+        total = None
+        for k in range(0, 4, 4 // self.rotations):
+            y = np.rot90(self._forward(np.rot90(batch, k, axes=(2, 3))), -k, axes=(2, 3))
+            total = y if total is None else total + y
+        return np.ascontiguousarray(total / self.rotations, dtype=np.float32)
 
     # -- cardiac ----------------------------------------------------------
     def predict_cardiac(self, frames, spacing_xy: Sequence[float], *, return_heatmaps: bool = True,
@@ -165,7 +191,7 @@ class Predictor:
             if should_cancel is not None and should_cancel():
                 raise Cancelled(f"cancelled after {start} of {n} frames")
             stop = min(n, start + self.batch_size)
-            out = self._forward(net[start:stop, None])
+            out = self._forward_rotated(net[start:stop, None])
             for b, hm in enumerate(out):
                 p, c = self._decode_cardiac(hm, names, decoder)
                 p = transform.to_original(p)

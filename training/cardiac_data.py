@@ -105,15 +105,20 @@ def prepare_item(image: np.ndarray, spacing_xy, points: np.ndarray, cfg: Cardiac
 
 
 # --------------------------------------------------------------------------- phantom
-def render_phantom(view: str, seed: int, randomisation: str, phase: str = "random"):
+def render_phantom(view: str, seed: int, randomisation: str, phase: str = "random", apical_fraction: float = 0.0):
     """The phantom sample of ``seed`` (deterministic): a :class:`~heatmap_landmarks.phantoms.CardiacSample`.
 
     The phase (and SAX level) are drawn from the seed; ``phase="ed"`` fixes end-diastole.
+    ``apical_fraction`` (SAX): the probability that the level is drawn from the apical
+    third [2/3, 1] rather than from [0, 1]; 0 leaves every sample exactly as before.
     """
     rng = np.random.default_rng(derive_seed(seed, 17))
     ph = float(rng.uniform(0.0, 1.0)) if phase == "random" else 0.0
     if view == "sax":
-        return make_sax_slice(int(seed), phase=ph, randomisation=randomisation)
+        level = None
+        if apical_fraction > 0.0 and rng.uniform(0.0, 1.0) < apical_fraction:
+            level = float(rng.uniform(2.0 / 3.0, 1.0))
+        return make_sax_slice(int(seed), level=level, phase=ph, randomisation=randomisation)
     return make_lax_slice(int(seed), phase=ph, randomisation=randomisation)
 
 
@@ -131,17 +136,19 @@ class PhantomCardiacDataset(Dataset):
     so nothing is cached.
     """
 
-    def __init__(self, seeds: Sequence[int] | range | str, cfg: CardiacDataConfig, *, randomisation: str | None = None):
+    def __init__(self, seeds: Sequence[int] | range | str, cfg: CardiacDataConfig, *, randomisation: str | None = None,
+                 apical_fraction: float = 0.0):
         self.seeds = parse_seed_range(seeds) if isinstance(seeds, str) else seeds
         self.cfg = cfg
         self.randomisation = randomisation or cfg.randomisation
+        self.apical_fraction = float(apical_fraction)
 
     def __len__(self) -> int:
         return len(self.seeds)
 
     def item(self, i: int) -> CardiacItem:
         seed = int(self.seeds[i])
-        s = render_phantom(self.cfg.view, seed, self.randomisation, self.cfg.phase)
+        s = render_phantom(self.cfg.view, seed, self.randomisation, self.cfg.phase, self.apical_fraction)
         names = self.cfg.landmark_names
         image, pts, _ = prepare_item(s.image, s.spacing_xy, s.points(names), self.cfg)
         return CardiacItem(image, pts, np.ones(len(names), bool), str(seed), f"phantom:{self.cfg.view}:{seed}",

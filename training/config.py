@@ -260,6 +260,10 @@ class CardiacDataConfig:
         num_workers: DataLoader workers (0 = in the training process).
         strict: real datasets: a study/patient that fails to load (bad annotation line, missing
             DICOM) stops training with its error (true), or is skipped and reported (false).
+        apical_fraction: SAX phantom training only: the fraction of training slices whose level
+            is drawn from the apical third [2/3, 1] instead of the whole LV [0, 1] (0 = uniform).
+            Apical slices, where the LV cavity is a few pixels wide, are the hardest; this
+            shows them more often. Validation and test slices always stay uniform.
     """
 
     source: str = "phantom"
@@ -282,6 +286,7 @@ class CardiacDataConfig:
     num_workers: int = 0
     strict: bool = True
     crop_size: int = 0
+    apical_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.source in ("phantom", "stacom", "acdc"), "source", f"must be phantom, stacom or acdc, got {self.source!r}")
@@ -309,6 +314,9 @@ class CardiacDataConfig:
         _check(self.folds == 0 or self.folds >= 2, "folds", "must be 0 (no cross-validation) or >= 2")
         _check(self.folds == 0 or 0 <= self.fold < self.folds, "fold", f"must be in [0, folds={self.folds})")
         _check(self.num_workers >= 0, "num_workers", "must be >= 0")
+        _check(0.0 <= self.apical_fraction <= 1.0, "apical_fraction", f"must be in [0, 1], got {self.apical_fraction}")
+        _check(self.apical_fraction == 0.0 or (self.source == "phantom" and self.view == "sax"), "apical_fraction",
+               "applies to SAX phantom training only")
 
     @property
     def landmark_names(self) -> list[str]:

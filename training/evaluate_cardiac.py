@@ -273,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--rotations", type=int, choices=(1, 2, 4),
+                   help="test-time rotations averaged (default: the card's decoder.rotations, else 1)")
     p.add_argument("--benchmark", action="store_true", help="also time a 30-frame 256x256 cine")
     p.add_argument("--record-in-card", metavar="KEY", help="store the results in the card's metrics[KEY]")
     args = p.parse_args(argv)
@@ -292,9 +294,12 @@ def _run(args, argv) -> int:
     for name in ("table1.md", "summary.json"):
         refuse_overwrite(out / name, args.overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    pred = Predictor(args.weights, device=args.device, batch_size=args.batch_size)
+    pred = Predictor(args.weights, device=args.device, batch_size=args.batch_size, rotations=args.rotations)
     if pred.task != "cardiac":
         raise InputError(pred.weights_path, "is not a cardiac model")
+    if args.record_in_card and pred.rotations != (pred.card.decoder or {}).get("rotations", 1):
+        raise InputError(pred.weights_path, f"--rotations {pred.rotations} differs from the card's decoder setting; "
+                                            "a result recorded in the card must be what the card reproduces")
     col = Collector()
     timings: list = []
     report = DatasetReport("evaluation")
@@ -329,7 +334,7 @@ def _run(args, argv) -> int:
     free = np.asarray(col.free_px, dtype=np.float64)
     summary = {
         "weights": str(pred.weights_path), "card_name": pred.card.name, "view": pred.card.view,
-        "heatmap_mode": pred.card.heatmap_mode, "decoder": pred.card.decoder,
+        "heatmap_mode": pred.card.heatmap_mode, "decoder": pred.card.decoder, "rotations": pred.rotations,
         "data": data, "blind_test": bool(args.blind_test), "images": col.images,
         "units": "px = original image pixels (after the inverse preprocessing transform); mm = px x spacing",
         "table1_table2_rows": [{k: _num(v) for k, v in r.items()} for r in rows],

@@ -383,13 +383,14 @@ class Trainer:
         cfg = self.cfg
         d = cfg.data
         if d.source == "phantom":
-            base = PhantomCardiacDataset(d.train_seeds, d)
+            base = PhantomCardiacDataset(d.train_seeds, d, apical_fraction=d.apical_fraction)
             val_ds = PhantomCardiacDataset(d.val_seeds, d, randomisation=d.val_randomisation)
             self.val_items = [val_ds.item(i) for i in range(len(val_ds))]
             self.report.add_loaded("phantom training seeds available", len(base))
             self.report.add_loaded("phantom validation seeds", len(self.val_items))
             shuffle = False
-            self.data_note = (f"phantom seeds {d.train_seeds} (randomisation {d.randomisation}), "
+            apical = f", {d.apical_fraction:.0%} of slices drawn from the apical third" if d.apical_fraction else ""
+            self.data_note = (f"phantom seeds {d.train_seeds} (randomisation {d.randomisation}{apical}), "
                               f"validation seeds {d.val_seeds} ({d.val_randomisation})")
         else:
             items, self.report = load_real_cardiac(d, mode=self.mode, report=self.report)
@@ -534,7 +535,9 @@ class Trainer:
         d = cfg.data
         if d.source == "phantom":
             training_data = (f"synthetic phantom only (heatmap_landmarks.phantoms, view {d.view}): training seeds "
-                             f"{d.train_seeds} (randomisation '{d.randomisation}', phase {d.phase}), one new seed "
+                             f"{d.train_seeds} (randomisation '{d.randomisation}', phase {d.phase}"
+                             + (f", {d.apical_fraction:.0%} of slices from the apical third" if d.apical_fraction else "")
+                             + "), one new seed "
                              f"per sample, {self.step} steps x batch {cfg.optim.batch_size} = "
                              f"{self.step * cfg.optim.batch_size * self.ctx.world_size} samples with on-the-fly "
                              f"augmentation; validation seeds {d.val_seeds} ('{d.val_randomisation}'). "
