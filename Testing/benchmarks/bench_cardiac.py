@@ -7,7 +7,8 @@ Measures, on this machine, and prints a Markdown table for the README:
 * model latency per frame for a 30-frame 256x256 cine (forward only, in batches of
   ``--batch-size``, the CLI's default 8), median of repeats;
 * inference + post-processing for the same cine through ``Predictor`` (what the
-  target "<= 1.5 s on 2 cores" is about), median of repeats;
+  target "<= 1.5 s on 2 cores" is about), median of repeats, with the card's own
+  test-time rotations and, in the same run, with 1, 2 and 4 rotations;
 * end-to-end CLI wall time (``heatmap-landmarks cardiac`` in a fresh process,
   imports and file writing included) on a 30-frame NIfTI cine;
 * peak resident memory of ``Predictor`` over a 30-frame x 12-slice cine, in a
@@ -120,6 +121,10 @@ def main(argv=None) -> int:
 
     t_forward = median_time(forward, args.repeats)
     t_pipeline = median_time(lambda: predictor.predict_cardiac(frames, spacing), args.repeats)
+    t_rotations = {}
+    for r in (1, 2, 4):
+        rotated = Predictor(args.weights, device=args.device, batch_size=args.batch_size, rotations=r)
+        t_rotations[r] = median_time(lambda: rotated.predict_cardiac(frames, spacing), args.repeats)
     conv_gflops = conv_throughput_gflops(torch, device, args.repeats)
     achieved = flops * 30 / t_forward / 1e9
 
@@ -147,7 +152,8 @@ def main(argv=None) -> int:
         "params": sum(p.numel() for p in predictor.model.parameters()),
         "gflops_per_frame": flops / 1e9,
         "forward_ms_per_frame": 1e3 * t_forward / 30,
-        "pipeline_s_30_frames": t_pipeline,
+        "pipeline_s_30_frames": t_pipeline, "card_rotations": predictor.rotations,
+        "pipeline_s_30_frames_by_rotations": t_rotations,
         "cli_end_to_end_s_30_frames": t_cli,
         "achieved_gflops": achieved, "conv_ceiling_gflops": conv_gflops,
         "fraction_of_conv_ceiling": achieved / conv_gflops,
@@ -158,7 +164,9 @@ def main(argv=None) -> int:
     print(f"| parameters | {results['params']:,} |")
     print(f"| FLOPs per 256x256 frame | {results['gflops_per_frame']:.2f} GFLOP |")
     print(f"| model forward, per frame (batch {args.batch_size}, median of {args.repeats}) | {results['forward_ms_per_frame']:.1f} ms |")
-    print(f"| inference + post-processing, 30-frame cine (median of {args.repeats}) | {t_pipeline:.2f} s |")
+    print(f"| inference + post-processing, 30-frame cine, card's {predictor.rotations} rotation(s) (median of {args.repeats}) | {t_pipeline:.2f} s |")
+    print("| same, with 1 / 2 / 4 test-time rotations (same run) | "
+          + " / ".join(f"{t_rotations[r]:.2f}" for r in (1, 2, 4)) + " s |")
     print(f"| CLI end to end, 30-frame NIfTI cine, fresh process (median of 3) | {t_cli:.2f} s |")
     print(f"| achieved / dense-conv ceiling | {achieved:.1f} / {conv_gflops:.1f} GFLOP/s = {100 * achieved / conv_gflops:.0f} % |")
     print(f"| peak RSS, 30 frames x 12 slices streamed per volume | {rss_peak:.0f} MB (data alone {cine_mb:.0f} MB) |")
