@@ -5,6 +5,7 @@ every training run to a fraction of a second on a 2-core CPU.
 """
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import json
 import math
@@ -340,3 +341,26 @@ def test_val_seeds_override_is_checked_like_the_config(tmp_path, capsys):
                                "--select-decoder", str(tmp_path / "model.json")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "cardiac_sax_finetune.json" in err[0] and "overlaps train_seeds" in err[0]
+
+
+def test_select_decoder_can_score_and_record_test_time_rotations(tmp_path, capsys):
+    summary = run(tiny_config(), tmp_path / "run", show_progress=False, quiet=True)
+    card_path = Path(summary["model"])
+    cfg = tiny_config()
+    model, _ = load_checkpoint(card_path)
+    items = [PhantomCardiacDataset(cfg.data.val_seeds, cfg.data, randomisation="wide").item(i) for i in range(2)]
+    ctx = common.setup_device_and_ddp("cpu")
+    plain = train_cardiac.predict_heatmaps(model, items, ctx, 2, False)
+    four = train_cardiac.predict_heatmaps(model, items, ctx, 2, False, rotations=4)
+    turned = [dataclasses.replace(it, image=np.rot90(it.image).copy()) for it in items]
+    np.testing.assert_allclose(train_cardiac.predict_heatmaps(model, turned, ctx, 2, False, rotations=4),
+                               np.rot90(four, 1, axes=(2, 3)), atol=1e-5)  # exact quarter-turn equivariance
+    assert not np.allclose(plain, four, atol=1e-4)
+    train_cardiac.select_decoder(cfg, card_path, rotations=4)
+    assert load_card(card_path).decoder["rotations"] == 4
+    from heatmap_landmarks.inference import Predictor
+
+    assert Predictor(card_path).rotations == 4
+    code = train_cardiac.main(["--config", str(CONFIGS / "cardiac_sax.json"), "--rotations", "4", "--max-steps", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--select-decoder only" in err[0]

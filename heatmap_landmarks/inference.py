@@ -62,6 +62,36 @@ class SuturePrediction:
     heatmap: Optional[np.ndarray]
 
 
+def average_quarter_turns(forward: Callable[[np.ndarray], np.ndarray], batch: np.ndarray,
+                          rotations: int) -> np.ndarray:
+    """Test-time averaging of ``forward`` over 1, 2 or 4 quarter turns of the image grid.
+
+    Args:
+        forward: ``(B, C_in, h, w)`` float32 -> ``(B, C_out, h, w)`` heatmaps.
+        batch: ``(B, C_in, h, w)``; ``h == w`` for 4 rotations.
+        rotations: 1 (plain), 2 (0 and 180 degrees) or 4 (0, 90, 180, 270 degrees).
+    Returns:
+        ``(B, C_out, h, w)`` float32, the mean of the turned-back outputs.
+
+    ``np.rot90`` permutes pixels exactly (no resampling), so every heatmap is
+    turned back onto the input grid without loss. In-plane rotations keep the
+    image's handedness, so no landmark identity changes (unlike mirrors).
+
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    >>> bool(np.array_equal(average_quarter_turns(lambda b: b * 2, x, 4), x * 2))
+    True
+    """
+    if rotations not in (1, 2, 4):
+        raise ValueError(f"rotations must be 1, 2 or 4, got {rotations!r}")
+    if rotations == 1:
+        return forward(batch)
+    total = None
+    for k in range(0, 4, 4 // rotations):
+        y = np.rot90(forward(np.ascontiguousarray(np.rot90(batch, k, axes=(2, 3)))), -k, axes=(2, 3))
+        total = y if total is None else total + y
+    return np.ascontiguousarray(total / rotations, dtype=np.float32)
+
+
 def select_device(device: str = "cpu") -> "torch.device":
     """``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` -> torch.device; a clear error if CUDA is absent."""
     import torch
@@ -145,19 +175,8 @@ class Predictor:
             return y.float().cpu().numpy()
 
     def _forward_rotated(self, batch: np.ndarray) -> np.ndarray:
-        """:meth:`_forward` averaged over ``self.rotations`` quarter turns of the grid.
-
-        ``np.rot90`` permutes pixels exactly (no resampling), so each heatmap is
-        turned back onto the input grid without loss. In-plane rotations keep the
-        image's handedness, so no landmark identities change (unlike mirrors).
-        """
-        if self.rotations == 1:
-            return self._forward(batch)
-        total = None
-        for k in range(0, 4, 4 // self.rotations):
-            y = np.rot90(self._forward(np.rot90(batch, k, axes=(2, 3))), -k, axes=(2, 3))
-            total = y if total is None else total + y
-        return np.ascontiguousarray(total / self.rotations, dtype=np.float32)
+        """:meth:`_forward` averaged over ``self.rotations`` quarter turns (:func:`average_quarter_turns`)."""
+        return average_quarter_turns(self._forward, batch, self.rotations)
 
     # -- cardiac ----------------------------------------------------------
     def predict_cardiac(self, frames, spacing_xy: Sequence[float], *, return_heatmaps: bool = True,

@@ -54,7 +54,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler, Sequential
 from heatmap_landmarks.checkpoint import ModelCard, load_card, load_checkpoint, save_checkpoint, weights_mismatch
 from heatmap_landmarks.errors import InputError
 from heatmap_landmarks.heatmaps import SIGMA2_SEVERAL, SIGMA2_SINGLE
-from heatmap_landmarks.inference import Predictor
+from heatmap_landmarks.inference import Predictor, average_quarter_turns
 from heatmap_landmarks.losses import discriminator_loss, generator_loss
 from heatmap_landmarks.models import (
     CardiacGenerator,
@@ -228,17 +228,24 @@ def decode_batch(heatmaps: np.ndarray, names: list, mode: str, view: str, decode
 
 
 @torch.no_grad()
-def predict_heatmaps(gen, items, ctx: DistContext, batch_size: int, amp: bool) -> np.ndarray:
-    """Generator outputs ``(N, K, H, W)`` float32 clipped to [0, 1] for un-augmented items (eval mode)."""
+def predict_heatmaps(gen, items, ctx: DistContext, batch_size: int, amp: bool, rotations: int = 1) -> np.ndarray:
+    """Generator outputs ``(N, K, H, W)`` float32 clipped to [0, 1] for un-augmented items (eval mode).
+
+    ``rotations``: test-time quarter-turn averaging, as ``Predictor(rotations=...)``.
+    """
     model = unwrap(gen)
     was = model.training
     model.eval()
+
+    def forward(batch: np.ndarray) -> np.ndarray:
+        with autocast(ctx, amp):
+            y = model(torch.from_numpy(batch).to(ctx.device))
+        return y.float().clamp_(0.0, 1.0).cpu().numpy()
+
     outs = []
     for start in range(0, len(items), batch_size):
-        x = torch.from_numpy(np.stack([it.image for it in items[start:start + batch_size]])[:, None]).to(ctx.device)
-        with autocast(ctx, amp):
-            y = model(x)
-        outs.append(y.float().clamp_(0.0, 1.0).cpu().numpy())
+        x = np.stack([it.image for it in items[start:start + batch_size]])[:, None]
+        outs.append(average_quarter_turns(forward, x, rotations))
     model.train(was)
     return np.concatenate(outs)
 
@@ -706,12 +713,13 @@ def _clean(obj: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- CLI
-def select_decoder(cfg: CardiacTrainConfig, card_path: str | os.PathLike) -> dict:
+def select_decoder(cfg: CardiacTrainConfig, card_path: str | os.PathLike, rotations: int = 1) -> dict:
     """Re-choose a trained model's decoder on ``cfg``'s validation set and write it into its card.
 
     Same grid and score as at the end of training (:func:`choose_decoder`); the
     weights and their sha256 are untouched, the card's ``decoder`` and
-    ``metrics["validation"]`` are replaced. Returns the chosen row.
+    ``metrics["validation"]`` are replaced. ``rotations`` > 1 scores test-time
+    quarter-turn averaging and records it as ``decoder.rotations``. Returns the chosen row.
     """
     card_path = Path(card_path)
     model, card = load_checkpoint(card_path)
@@ -726,8 +734,10 @@ def select_decoder(cfg: CardiacTrainConfig, card_path: str | os.PathLike) -> dic
         all_items, _ = load_real_cardiac(d, mode=cfg.model.heatmap_mode)
         items = split_real_items(all_items, d, cfg.seed)[1]
     ctx = DistContext(torch.device("cpu"))
-    heat = predict_heatmaps(model, items, ctx, cfg.eval.val_batch_size, False)
+    heat = predict_heatmaps(model, items, ctx, cfg.eval.val_batch_size, False, rotations=rotations)
     decoder, best, _ = choose_decoder(heat, items, cfg)
+    if rotations != 1:
+        decoder["rotations"] = int(rotations)
     metrics = {**load_card(card_path).metrics, **validation_metrics(best, cfg)}
     new = ModelCard.from_dict({**card.to_dict(), "decoder": decoder, "metrics": metrics}, source=card_path)
     tmp = card_path.with_name(f".{card_path.name}.tmp")
@@ -807,6 +817,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--select-decoder", metavar="CARD",
                    help="do not train: re-choose the decoder of this trained model card on the config's "
                         "validation set and write it into the card")
+    p.add_argument("--rotations", type=int, choices=(1, 2, 4), default=1,
+                   help="with --select-decoder: score test-time averaging over this many quarter turns and "
+                        "record it in the card (decoder.rotations)")
     args = p.parse_args(argv)
     try:
         overrides = {}
@@ -820,9 +833,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.select_decoder:
             if cfg.optim.threads:
                 torch.set_num_threads(cfg.optim.threads)
-            row = select_decoder(cfg, args.select_decoder)
+            row = select_decoder(cfg, args.select_decoder, rotations=args.rotations)
             print(json.dumps(_clean(row)))
             return 0
+        if args.rotations != 1:
+            raise InputError(args.config, "--rotations applies to --select-decoder only (training validates unrotated)")
         out = args.out or os.path.join("runs", cfg.name)
         run(cfg, out, resume=args.resume, max_steps=args.max_steps, max_minutes=args.max_minutes,
             export=args.export, overwrite=args.overwrite, show_progress=not args.no_progress, quiet=args.quiet)
