@@ -73,6 +73,22 @@ def test_load_predictors_views_and_errors(cards, tmp_path):
         load_predictors("auto", str(make_spot_detector(tmp_path)))
 
 
+def test_load_predictors_passes_rotations_and_caches_per_setting(cards):
+    from heatmap_landmarks.cardiac import PredictorCache
+
+    cache = PredictorCache()
+    default = load_predictors("sax", str(cards["sax"]), cache=cache)["sax"]
+    one = load_predictors("sax", str(cards["sax"]), cache=cache, rotations=1)["sax"]
+    four = load_predictors("sax", str(cards["sax"]), cache=cache, rotations=4)["sax"]
+    assert default.rotations == 1 and four.rotations == 4 and one is not four and one is not default
+    assert load_predictors("sax", str(cards["sax"]), cache=cache, rotations=4)["sax"] is four
+    shipped = load_predictors("auto", cache=cache)
+    assert shipped["sax"].rotations == 4 and shipped["lax"].rotations == 4  # the shipped cards' setting
+    assert load_predictors("auto", cache=cache, rotations=1)["lax"].rotations == 1
+    with pytest.raises(InputError, match="rotations must be 1, 2 or 4"):
+        load_predictors("sax", str(cards["sax"]), rotations=3)
+
+
 def test_choose_view_prefers_the_confident_model(cards):
     predictors = load_predictors("auto", {"sax": str(cards["sax"]), "lax": str(cards["weak_lax"])})
     frames = lax_frames(3)

@@ -105,12 +105,14 @@ def test_cine_nifti_all_outputs(tmp_path, models, capsys):
     assert "view lax" in stdout and "MV-1 excursion" in stdout
 
 
-def test_png_single_slice(tmp_path, models, capsys):
+@pytest.mark.parametrize("rotations", [[], ["--rotations", "4"]])
+def test_png_single_slice(tmp_path, models, capsys, rotations):
+    """Also with 4 test-time rotations: the input-copying model is rotation-equivariant, so the points stay."""
     truth = blob_points("sax")
     frame = blob_frame((64, 64), list(truth.values()))
     cv2.imwrite(str(tmp_path / "slice.png"), np.rint(frame / frame.max() * 255).astype(np.uint8))
     code, stdout, _ = run(["cardiac", tmp_path / "slice.png", "--view", "sax", "--out", tmp_path / "o",
-                           "--weights", models["sax"], "--quiet"], capsys)
+                           "--weights", models["sax"], "--quiet", *rotations], capsys)
     assert code == 0
     _, rows = read_csv(tmp_path / "o" / "slice_landmarks.csv")
     assert [r["label"] for r in rows] == ["RVI-1", "RVI-2", "LVC"]

@@ -279,13 +279,13 @@ def _check_view(view: str) -> str:
 class PredictorCache:
     """Keeps loaded predictors so repeated runs (Slicer's Apply) skip reloading.
 
-    Keyed by (resolved weights path, its modification time, device, batch size).
+    Keyed by (resolved weights path, its modification time, device, batch size, rotations).
     """
 
     def __init__(self):
         self._items: dict = {}
 
-    def get(self, weights, *, device: str, batch_size: int):
+    def get(self, weights, *, device: str, batch_size: int, rotations: int | None = None):
         from .catalog import resolve_weights
         from .inference import Predictor
 
@@ -294,9 +294,9 @@ class PredictorCache:
             mtime = os.stat(path).st_mtime_ns
         except OSError:
             mtime = None
-        key = (str(path), mtime, str(device), int(batch_size))
+        key = (str(path), mtime, str(device), int(batch_size), rotations)
         if key not in self._items:
-            self._items[key] = Predictor(path, device=device, batch_size=batch_size)
+            self._items[key] = Predictor(path, device=device, batch_size=batch_size, rotations=rotations)
         return self._items[key]
 
     def clear(self) -> None:
@@ -304,7 +304,7 @@ class PredictorCache:
 
 
 def load_predictors(view: str = "auto", weights=None, *, device: str = "cpu", batch_size: int = 8,
-                    cache: PredictorCache | None = None) -> dict:
+                    cache: PredictorCache | None = None, rotations: int | None = None) -> dict:
     """The cardiac predictor(s) for a run: ``{view: Predictor}``.
 
     * ``weights`` None: the shipped model of ``view``; both for ``"auto"``.
@@ -313,6 +313,7 @@ def load_predictors(view: str = "auto", weights=None, *, device: str = "cpu", ba
       card's view).
     * ``weights`` a mapping ``{"sax": ..., "lax": ...}``: one model per view
       (``"auto"`` chooses between them; a fixed view uses its entry).
+    * ``rotations``: test-time quarter turns averaged (1, 2 or 4); None = each card's own setting.
 
     Raises:
         InputError / CheckpointError: missing, tampered or wrong-architecture
@@ -329,15 +330,16 @@ def load_predictors(view: str = "auto", weights=None, *, device: str = "cpu", ba
             raise InputError(None, f"no weights given for view '{view}' (have {', '.join(sorted(weights))})")
         out = {}
         for v in wanted:
-            out.update(load_predictors(v, weights[v], device=device, batch_size=batch_size, cache=cache))
+            out.update(load_predictors(v, weights[v], device=device, batch_size=batch_size, cache=cache,
+                                       rotations=rotations))
         return out
     if weights is None or (isinstance(weights, str) and not weights.strip()):
         from .catalog import default_weights_key
 
         views = ("sax", "lax") if view == "auto" else (view,)
-        return {v: cache.get(default_weights_key("cardiac", v), device=device, batch_size=batch_size)
-                for v in views}
-    predictor = cache.get(weights, device=device, batch_size=batch_size)
+        return {v: cache.get(default_weights_key("cardiac", v), device=device, batch_size=batch_size,
+                             rotations=rotations) for v in views}
+    predictor = cache.get(weights, device=device, batch_size=batch_size, rotations=rotations)
     card = predictor.card
     if card.task != "cardiac":
         raise InputError(predictor.weights_path, f"is a '{card.task}' model, not a cardiac landmark model")

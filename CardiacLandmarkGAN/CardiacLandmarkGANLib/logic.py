@@ -196,7 +196,8 @@ class CardiacLandmarkGANLogic(logic_base_class()):
     # -- main entry point ---------------------------------------------------------------
     def detect(self, inputNode, view: str = "auto", weights=None, device: str = "cpu", batchSize: int = 8,
                progressCallback: Optional[Callable[[float, str], None]] = None, outputPrefix: Optional[str] = None,
-               heatmapThreshold: float = 0.1, opacity: float = 0.6) -> CardiacLandmarkGANResult:
+               heatmapThreshold: float = 0.1, opacity: float = 0.6,
+               rotations: Optional[int] = None) -> CardiacLandmarkGANResult:
         """Detect cardiac landmarks and add heatmap, points and tables to the scene.
 
         Args:
@@ -214,6 +215,8 @@ class CardiacLandmarkGANLogic(logic_base_class()):
             outputPrefix: start of the new nodes' names (default: input name).
             heatmapThreshold: heatmap values below it are transparent.
             opacity: heatmap overlay opacity.
+            rotations: test-time quarter turns averaged per frame (1, 2 or 4);
+                None = the model card's setting (4 for the shipped models).
 
         Returns:
             :class:`CardiacLandmarkGANResult` holding the new nodes.
@@ -247,7 +250,7 @@ class CardiacLandmarkGANLogic(logic_base_class()):
             progress.report(0.0, "loading model")
             try:
                 predictors = load_predictors(view, weights, device=device, batch_size=int(batchSize),
-                                             cache=self._predictors)
+                                             cache=self._predictors, rotations=rotations)
             except ModuleNotFoundError as err:
                 raise InputError(None, f"Python package '{err.name}' is missing: open the Cardiac Landmark GAN "
                                        f"module, which offers to install it (PyTorch through the PyTorch "

@@ -286,6 +286,8 @@ def check_bad_inputs(scene, folder) -> None:
     volume = mrml.volume_node_from_array(good[None], OBLIQUE, "Good", scene=scene)
     _expect_input_error(lambda: logic.detect(volume, view="lax", weights=str(cards["sax"])), "'sax' model", scene)
     _expect_input_error(lambda: logic.detect(volume, view="sideways"), "view must be", scene)
+    _expect_input_error(lambda: logic.detect(volume, view="sax", weights=str(cards["sax"]), rotations=3),
+                        "rotations must be 1, 2 or 4", scene)
     _expect_input_error(lambda: logic.detect(None), "no input", scene)
     # Tampered weights: one byte changed -> sha256 mismatch.
     folder = Path(folder)
