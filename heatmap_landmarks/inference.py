@@ -92,6 +92,11 @@ def average_quarter_turns(forward: Callable[[np.ndarray], np.ndarray], batch: np
     return np.ascontiguousarray(total / rotations, dtype=np.float32)
 
 
+def card_rotations(card) -> int:
+    """The test-time rotations a model card asks for: ``decoder.rotations`` of a cardiac card, else 1."""
+    return int((card.decoder or {}).get("rotations", 1)) if card.task == "cardiac" else 1
+
+
 def select_device(device: str = "cpu") -> "torch.device":
     """``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` -> torch.device; a clear error if CUDA is absent."""
     import torch
@@ -143,7 +148,7 @@ class Predictor:
         self.batch_size = int(batch_size)
         self._torch = torch
         if rotations is None:
-            rotations = (self.card.decoder or {}).get("rotations", 1) if self.card.task == "cardiac" else 1
+            rotations = card_rotations(self.card)
         if rotations not in (1, 2, 4):
             raise InputError(self.weights_path, f"rotations must be 1, 2 or 4, got {rotations!r}")
         size = tuple(self.card.input_size or ())

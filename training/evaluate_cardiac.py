@@ -40,7 +40,7 @@ from scipy.optimize import linear_sum_assignment
 
 from heatmap_landmarks.checkpoint import ModelCard, load_card
 from heatmap_landmarks.errors import InputError, refuse_overwrite
-from heatmap_landmarks.inference import Predictor
+from heatmap_landmarks.inference import Predictor, card_rotations
 from heatmap_landmarks.metrics import format_markdown_table, radial_errors, summarise_landmark_errors, write_csv
 from heatmap_landmarks.phantoms import make_cardiac_cine
 
@@ -297,7 +297,7 @@ def _run(args, argv) -> int:
     pred = Predictor(args.weights, device=args.device, batch_size=args.batch_size, rotations=args.rotations)
     if pred.task != "cardiac":
         raise InputError(pred.weights_path, "is not a cardiac model")
-    if args.record_in_card and pred.rotations != (pred.card.decoder or {}).get("rotations", 1):
+    if args.record_in_card and pred.rotations != card_rotations(pred.card):
         raise InputError(pred.weights_path, f"--rotations {pred.rotations} differs from the card's decoder setting; "
                                             "a result recorded in the card must be what the card reproduces")
     col = Collector()
