@@ -14,6 +14,7 @@ from heatmap_landmarks.heatmaps import (
     cut_large_blobs,
     decode_contours,
     decode_per_channel,
+    decide_pair,
     decode_tethered,
     lv_centre_channel,
     decode_sutures,
@@ -538,6 +539,31 @@ def test_decode_tethered_without_anchor_or_insertions_is_per_channel_decoding():
 def test_decode_tethered_rejects_bad_settings(kwargs, fragment):
     with pytest.raises(InputError, match=fragment):
         decode_tethered(np.zeros((3, 8, 8), np.float32), **kwargs)
+
+
+def test_decide_pair_keeps_or_drops_both_members_together():
+    pts = np.array([[10, 10], [20, 20], [30, 30], [np.nan, np.nan]], np.float32)
+    kept = decide_pair(pts, [0.5, 0.15, 0.9, 0.0], (0, 1), 0.4)
+    np.testing.assert_array_equal(kept, pts)
+    dropped = decide_pair(pts, [0.35, 0.15, 0.9, 0.0], (0, 1), 0.4)
+    assert np.isnan(dropped[:2]).all() and dropped[2].tolist() == [30, 30] and np.isnan(dropped[3]).all()
+    assert not np.isnan(pts).any(axis=1)[:3].any()  # the input is not modified
+    # A strong peak that was not detected (NaN row) does not keep the other member.
+    half = decide_pair(np.array([[np.nan, np.nan], [5, 5]], np.float32), [0.9, 0.3], (0, 1), 0.4)
+    assert np.isnan(half).all()
+    np.testing.assert_array_equal(decide_pair(pts, [0.01, 0.01, 0.9, 0.0], (1, 0), 0.0), pts)  # 0 = keep all
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (((0, 0), 0.4), "two distinct row indices"),
+    (((0, 4), 0.4), "two distinct row indices"),
+    (((0, 1, 2), 0.4), "two distinct row indices"),
+    (((0, 1), 1.5), "min_pair_confidence"),
+    (((0, 1), float("nan")), "min_pair_confidence"),
+])
+def test_decide_pair_rejects_bad_settings(args, fragment):
+    with pytest.raises(InputError, match=fragment):
+        decide_pair(np.zeros((3, 2), np.float32), np.zeros(3), *args)
 
 
 def test_lv_centre_channel():

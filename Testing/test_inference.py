@@ -127,6 +127,30 @@ def test_card_decoder_ties_rv_insertions_to_the_lv_centre_in_mm(tiny_cardiac_car
     assert plain[2].round(1).tolist() == [50.0, 50.0] and tied[2].round(1).tolist() == [15.0, 15.0]
 
 
+def test_card_decoder_decides_rv_insertions_as_a_pair(tiny_cardiac_card):
+    """``decoder.rvi_pair_confidence``: a half pair whose stronger member is weak is dropped, a strong one kept."""
+    from heatmap_landmarks.heatmaps import encode_heatmaps_per_channel
+
+    pred = Predictor(tiny_cardiac_card)
+    names = ["RVI-1", "RVI-2", "LVC"]
+
+    def maps(p1, p2):
+        return np.stack([p1 * encode_heatmaps_per_channel([[10.0, 12.0]], (64, 64))[0],
+                         p2 * encode_heatmaps_per_channel([[14.0, 20.0]], (64, 64))[0],
+                         0.9 * encode_heatmaps_per_channel([[15.0, 15.0]], (64, 64))[0]])
+
+    for tether in ({}, {"rvi_max_distance_mm": 40.0}):
+        dec = {"min_confidence": 0.2, "rvi_pair_confidence": 0.4, **tether}
+        weak, conf = pred._decode_cardiac(maps(0.3, 0.1), names, dec)
+        assert np.isnan(weak[:2]).all() and weak[2].round(1).tolist() == [15.0, 15.0]
+        assert conf[0] == pytest.approx(0.3, abs=0.01)  # the peak is still reported
+        strong, _ = pred._decode_cardiac(maps(0.5, 0.25), names, dec)
+        assert np.isfinite(strong).all()
+        plain, _ = pred._decode_cardiac(maps(0.3, 0.1), names, {k: v for k, v in dec.items()
+                                                                if k != "rvi_pair_confidence"})
+        assert np.isfinite(plain[0]).all() and np.isnan(plain[1]).all()  # without the rule: a half pair
+
+
 def test_rotation_averaging_is_exact_and_equivariant(tiny_cardiac_card):
     """Quarter-turn test-time averaging: the averaged heatmaps turn with the input, exactly."""
     x = np.random.default_rng(3).random((2, 1, 64, 64)).astype(np.float32)

@@ -66,6 +66,7 @@ def test_doctests(module):
         ('{"optim": {', ["invalid JSON"]),
         ('{\n  "data": {"apical_fraction": 1.5}\n}', ["'data.apical_fraction' must be in [0, 1]"]),
         ('{\n  "data": {"view": "lax", "apical_fraction": 0.3}\n}', ["'data.apical_fraction' applies to SAX"]),
+        ('{\n  "eval": {"rvi_pair_confidence_grid": [0.0, 1.5]}\n}', ["'eval.rvi_pair_confidence_grid'", "[0, 1]"]),
     ],
 )
 def test_config_errors_name_file_line_and_key(tmp_path, content, fragments):
@@ -78,6 +79,47 @@ def test_config_errors_name_file_line_and_key(tmp_path, content, fragments):
     for fragment in fragments:
         assert fragment in message
     assert "\n" not in message
+
+
+def test_decoder_grid_adds_the_rvi_pair_rule_only_above_min_confidence():
+    from training.config import EvalConfig
+
+    ev = EvalConfig(level_grid=[0.5], min_confidence_grid=[0.2, 0.4], rvi_max_distance_grid_mm=[60.0],
+                    rvi_pair_confidence_grid=[0.0, 0.3, 0.5])
+    grid = ev.decoder_grid()
+    pairs = sorted((d["min_confidence"], d.get("rvi_pair_confidence", 0.0)) for d in grid)
+    assert pairs == [(0.2, 0.0), (0.2, 0.3), (0.2, 0.5), (0.4, 0.0), (0.4, 0.5)]
+    assert "rvi_pair_confidence" not in ev.decoder(0.5, 0.2, 60.0, 0.0)  # off = absent from the card
+
+
+def test_choose_decoder_takes_the_pair_rule_only_when_validation_says_so():
+    """Validation with a half-detected pair: the pair rule recovers the weak member; without one it is not chosen."""
+    from types import SimpleNamespace
+
+    from heatmap_landmarks.heatmaps import encode_heatmaps_per_channel
+
+    def maps(peaks):
+        return np.stack([p * encode_heatmaps_per_channel([[x, y]], (64, 64))[0] for (x, y), p in peaks])
+
+    truth = [(20.0, 20.0), (40.0, 24.0), (30.0, 36.0)]
+    half = maps(list(zip(truth, (0.7, 0.15, 0.9))))  # RVI-2 weak but right
+    item = SimpleNamespace(points=np.array(truth, np.float32), supervised=np.ones(3, bool))
+    cfg = tiny_config(eval={"level_grid": [0.5], "min_confidence_grid": [0.1, 0.3],
+                            "rvi_max_distance_grid_mm": [0.0], "rvi_pair_confidence_grid": [0.0, 0.5]})
+    decoder, best, rows = train_cardiac.choose_decoder(half[None], [item], cfg)
+    assert best["score"] < min(r["score"] for r in rows if r["min_confidence"] == 0.3 and not r["rvi_pair_confidence"])
+    assert best["missed"] == 0
+    # An apical slice with one stray insertion peak: the pair rule (min 0.1, pair 0.5) drops it, a plain 0.1 does not.
+    stray = maps([((20.0, 20.0), 0.3), ((40.0, 24.0), 0.0), ((30.0, 36.0), 0.9)])
+    apical = SimpleNamespace(points=np.array([[np.nan, np.nan], [np.nan, np.nan], truth[2]], np.float32),
+                             supervised=np.ones(3, bool))
+    decoder, best, rows = train_cardiac.choose_decoder(np.stack([half, stray]), [item, apical], cfg)
+    assert decoder == {"level": 0.5, "min_confidence": 0.1, "rvi_pair_confidence": 0.5}
+    assert best["false"] == 0 and best["missed"] == 0
+    plain = train_cardiac.choose_decoder(half[None], [item], tiny_config(
+        eval={"level_grid": [0.5], "min_confidence_grid": [0.1], "rvi_max_distance_grid_mm": [0.0],
+              "rvi_pair_confidence_grid": [0.0, 0.5]}))[0]
+    assert "rvi_pair_confidence" not in plain  # a tie goes to the simpler decoder
 
 
 def test_shipped_configs_load():

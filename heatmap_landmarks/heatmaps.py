@@ -57,6 +57,8 @@ __all__ = [
     "encode_heatmaps_per_channel",
     "decode_contours",
     "decode_per_channel",
+    "decode_tethered",
+    "decide_pair",
     "assign_identities",
     "otsu_threshold",
     "open_mask",
@@ -534,6 +536,47 @@ def decode_tethered(
     for c in [anchor, *tethered]:
         points[c] = best_choice[c] if c in best_choice else np.nan
     return points, confidence
+
+
+def decide_pair(points, confidence, pair: Sequence[int], min_pair_confidence: float) -> np.ndarray:
+    """Keep or drop two landmarks that exist together, such as the two RV insertions.
+
+    On a short-axis slice the RV insertions are both there (the RV cavity meets
+    the LV) or both absent (apical slices). Deciding them one by one, a weak
+    peak on one side gives a half pair. Here the pair is present when its
+    stronger detected member reaches ``min_pair_confidence``; then every member
+    already detected (each above the decoder's own ``min_confidence``) is kept,
+    otherwise both are dropped. Other rows are untouched.
+
+    Args:
+        points: ``(L, 2)`` decoded points, NaN rows = not detected.
+        confidence: ``(L,)`` peak values in [0, 1].
+        pair: the two row indices that exist together.
+        min_pair_confidence: in [0, 1]; 0 keeps every detected member.
+
+    Returns:
+        ``(L, 2)`` float32 copy of ``points`` with the pair's rows set to NaN when the pair is absent.
+
+    >>> pts = np.array([[10.0, 10.0], [np.nan, np.nan], [20.0, 20.0]])
+    >>> decide_pair(pts, [0.25, 0.1, 0.9], (0, 1), 0.4)[:, 0].tolist()
+    [nan, nan, 20.0]
+    >>> decide_pair(pts, [0.45, 0.1, 0.9], (0, 1), 0.4)[:, 0].tolist()
+    [10.0, nan, 20.0]
+    """
+    pts = np.array(points, dtype=np.float32, copy=True)
+    conf = np.asarray(confidence, dtype=np.float64).reshape(-1)
+    if pts.ndim != 2 or pts.shape[1] != 2 or conf.shape[0] != pts.shape[0]:
+        raise InputError(None, f"points must be (L, 2) with L confidences, got {pts.shape} and {conf.shape}")
+    members = [int(i) for i in pair]
+    if len(members) != 2 or members[0] == members[1] or not all(0 <= i < len(pts) for i in members):
+        raise InputError(None, f"pair must be two distinct row indices of {len(pts)}, got {list(pair)}")
+    if not (math.isfinite(float(min_pair_confidence)) and 0.0 <= float(min_pair_confidence) <= 1.0):
+        raise InputError(None, f"min_pair_confidence must be in [0, 1], got {min_pair_confidence}")
+    detected = [i for i in members if np.isfinite(pts[i]).all()]
+    strongest = max((conf[i] for i in detected), default=-1.0)
+    if strongest < float(min_pair_confidence):
+        pts[members] = np.nan
+    return pts
 
 
 # --------------------------------------------------------------------------- identities

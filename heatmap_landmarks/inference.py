@@ -20,8 +20,8 @@ import numpy as np
 
 from .catalog import resolve_weights
 from .errors import InputError
-from .heatmaps import (assign_identities, decode_contours, decode_per_channel, decode_sutures, decode_tethered,
-                       lv_centre_channel)
+from .heatmaps import (assign_identities, decide_pair, decode_contours, decode_per_channel, decode_sutures,
+                       decode_tethered, lv_centre_channel)
 from .preprocess import prepare_cardiac, prepare_suture_frame
 
 ProgressCallback = Callable[[int, int], None]  # (frames done, frames total)
@@ -240,10 +240,16 @@ class Predictor:
             rvi = [i for i, n in enumerate(names) if n.upper().startswith("RVI")]
             if reach_mm and rvi and len(rvi) < len(names):
                 # RV insertions lie on the LV epicardium: tie them to the LV centre (decode_tethered).
-                return decode_tethered(heatmap, anchor=lv_centre_channel(names), tethered=rvi,
-                                       max_distance=float(reach_mm) / float(self.card.input_spacing_mm),
-                                       min_confidence=min_conf, level=level)
-            return decode_per_channel(heatmap, min_confidence=min_conf, level=level)
+                pts, conf = decode_tethered(heatmap, anchor=lv_centre_channel(names), tethered=rvi,
+                                            max_distance=float(reach_mm) / float(self.card.input_spacing_mm),
+                                            min_confidence=min_conf, level=level)
+            else:
+                pts, conf = decode_per_channel(heatmap, min_confidence=min_conf, level=level)
+            pair_conf = decoder.get("rvi_pair_confidence")
+            if pair_conf and len(rvi) == 2:
+                # Both RV insertions or neither (decide_pair).
+                pts = decide_pair(pts, conf, rvi, float(pair_conf))
+            return pts, conf
         pts, c = decode_contours(heatmap[0], level=level, min_confidence=min_conf, max_points=len(names) + 2)
         return assign_identities(pts, c, names, rule=self.card.view or "auto")
 

@@ -517,7 +517,10 @@ class EvalConfig:
     per-landmark models) adds a third axis: 0 = off, a distance ties the RV insertions to the LV
     centre in decoding (:func:`heatmap_landmarks.heatmaps.decode_tethered`): they lie on the LV
     epicardium, at most an epicardial radius from the centre (17-43 mm in the phantom; about 45 mm
-    in a dilated real LV), so 60 mm is a safe bound. Whether it helps is decided on validation.
+    in a dilated real LV), so 60 mm is a safe bound. ``rvi_pair_confidence_grid`` (SAX,
+    per-landmark) adds a fourth: 0 = off, a value decides the two RV insertions as a pair
+    (:func:`heatmap_landmarks.heatmaps.decide_pair`: both kept when the stronger reaches it,
+    none otherwise). Whether each helps is decided on validation.
     """
 
     val_batch_size: int = 8
@@ -526,20 +529,26 @@ class EvalConfig:
     level_grid: list[float] = field(default_factory=lambda: [0.3, 0.4, 0.5, 0.6])
     min_confidence_grid: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5])
     rvi_max_distance_grid_mm: list[float] = field(default_factory=lambda: [0.0])
+    rvi_pair_confidence_grid: list[float] = field(default_factory=lambda: [0.0])
 
     def decoder(self, level: float | None = None, min_confidence: float | None = None,
-                rvi_max_distance_mm: float = 0.0) -> dict:
-        """Decoder settings as stored in a model card (defaults: ``level``, ``min_confidence``, no tether)."""
+                rvi_max_distance_mm: float = 0.0, rvi_pair_confidence: float = 0.0) -> dict:
+        """Decoder settings as stored in a model card (defaults: ``level``, ``min_confidence``, no tether, no pair)."""
         dec = {"level": float(self.level if level is None else level),
                "min_confidence": float(self.min_confidence if min_confidence is None else min_confidence)}
         if rvi_max_distance_mm:
             dec["rvi_max_distance_mm"] = float(rvi_max_distance_mm)
+        if rvi_pair_confidence:
+            dec["rvi_pair_confidence"] = float(rvi_pair_confidence)
         return dec
 
     def decoder_grid(self) -> list[dict]:
-        """Every decoder setting the search tries."""
-        return [self.decoder(lv, mc, r) for lv, mc, r in
-                itertools.product(self.level_grid, self.min_confidence_grid, self.rvi_max_distance_grid_mm)]
+        """Every decoder setting the search tries (a pair threshold at or below min_confidence changes nothing
+        and is skipped)."""
+        return [self.decoder(lv, mc, r, pc) for lv, mc, r, pc in
+                itertools.product(self.level_grid, self.min_confidence_grid, self.rvi_max_distance_grid_mm,
+                                  self.rvi_pair_confidence_grid)
+                if not pc or pc > mc]
 
     def __post_init__(self) -> None:
         _check(self.val_batch_size >= 1, "val_batch_size", "must be >= 1")
@@ -550,6 +559,8 @@ class EvalConfig:
                "min_confidence_grid", "values must be in [0, 1)")
         _check(all(v >= 0 for v in self.rvi_max_distance_grid_mm) and self.rvi_max_distance_grid_mm,
                "rvi_max_distance_grid_mm", "values must be >= 0 mm (0 = off)")
+        _check(all(0 <= v <= 1 for v in self.rvi_pair_confidence_grid) and self.rvi_pair_confidence_grid,
+               "rvi_pair_confidence_grid", "values must be in [0, 1] (0 = off)")
 
 
 @dataclass

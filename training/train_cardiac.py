@@ -300,15 +300,18 @@ def choose_decoder(heatmaps: np.ndarray, items, cfg: CardiacTrainConfig) -> tupl
     rows = []
     for dec in cfg.eval.decoder_grid():
         pts, _ = decode_batch(heatmaps, names, mode, view, dec, cfg.data.spacing_mm)
-        rows.append({"rvi_max_distance_mm": 0.0, **dec,
+        rows.append({"rvi_max_distance_mm": 0.0, "rvi_pair_confidence": 0.0, **dec,
                      **score_predictions(pts, items, names, cfg.schedule.miss_penalty_px)})
-    best = min(rows, key=lambda r: (r["score"], r["rvi_max_distance_mm"], -r["min_confidence"], r["level"]))
-    return cfg.eval.decoder(best["level"], best["min_confidence"], best["rvi_max_distance_mm"]), best, rows
+    # Ties go to the simpler decoder: no tether, no pair rule, the higher threshold, the lower level.
+    best = min(rows, key=lambda r: (r["score"], r["rvi_max_distance_mm"], r["rvi_pair_confidence"],
+                                    -r["min_confidence"], r["level"]))
+    return (cfg.eval.decoder(best["level"], best["min_confidence"], best["rvi_max_distance_mm"],
+                             best["rvi_pair_confidence"]), best, rows)
 
 
 def validation_metrics(row: dict, cfg: CardiacTrainConfig) -> dict:
     """The card's ``metrics["validation"]`` (a decoder-search row without its settings) and its units."""
-    settings = ("level", "min_confidence", "rvi_max_distance_mm")
+    settings = ("level", "min_confidence", "rvi_max_distance_mm", "rvi_pair_confidence")
     return {"validation": _clean({k: v for k, v in row.items() if k not in settings}),
             "validation_units": "network pixels (1 px = spacing_mm); score = mean capped error over all landmark "
                                 f"slots, misses and false detections = {cfg.schedule.miss_penalty_px:g} px, "
