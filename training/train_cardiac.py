@@ -291,27 +291,30 @@ def score_predictions(points: np.ndarray, items, names: list, penalty: float) ->
     return out
 
 
+#: Decoder settings that a card may leave out (then off); every search row carries them for the tie-break.
+OPTIONAL_DECODER_SETTINGS = {"rvi_max_distance_mm": 0.0, "rvi_pair_confidence": 0.0}
+
+
 def choose_decoder(heatmaps: np.ndarray, items, cfg: CardiacTrainConfig) -> tuple[dict, dict, list]:
     """Grid-search the decoder (:meth:`EvalConfig.decoder_grid`) on validation heatmaps.
 
     Returns the best decoder, its row and all rows (each row: settings and validation metrics).
     """
     names, mode, view = cfg.data.landmark_names, cfg.model.heatmap_mode, cfg.data.view
-    rows = []
+    scored = []
     for dec in cfg.eval.decoder_grid():
         pts, _ = decode_batch(heatmaps, names, mode, view, dec, cfg.data.spacing_mm)
-        rows.append({"rvi_max_distance_mm": 0.0, "rvi_pair_confidence": 0.0, **dec,
-                     **score_predictions(pts, items, names, cfg.schedule.miss_penalty_px)})
+        scored.append((dec, {**OPTIONAL_DECODER_SETTINGS, **dec,
+                             **score_predictions(pts, items, names, cfg.schedule.miss_penalty_px)}))
     # Ties go to the simpler decoder: no tether, no pair rule, the higher threshold, the lower level.
-    best = min(rows, key=lambda r: (r["score"], r["rvi_max_distance_mm"], r["rvi_pair_confidence"],
-                                    -r["min_confidence"], r["level"]))
-    return (cfg.eval.decoder(best["level"], best["min_confidence"], best["rvi_max_distance_mm"],
-                             best["rvi_pair_confidence"]), best, rows)
+    decoder, best = min(scored, key=lambda s: (s[1]["score"], s[1]["rvi_max_distance_mm"],
+                                               s[1]["rvi_pair_confidence"], -s[1]["min_confidence"], s[1]["level"]))
+    return dict(decoder), best, [row for _, row in scored]
 
 
 def validation_metrics(row: dict, cfg: CardiacTrainConfig) -> dict:
     """The card's ``metrics["validation"]`` (a decoder-search row without its settings) and its units."""
-    settings = ("level", "min_confidence", "rvi_max_distance_mm", "rvi_pair_confidence")
+    settings = ("level", "min_confidence", *OPTIONAL_DECODER_SETTINGS)
     return {"validation": _clean({k: v for k, v in row.items() if k not in settings}),
             "validation_units": "network pixels (1 px = spacing_mm); score = mean capped error over all landmark "
                                 f"slots, misses and false detections = {cfg.schedule.miss_penalty_px:g} px, "
