@@ -42,7 +42,6 @@ import math
 import warnings
 from typing import Mapping, Sequence
 
-import cv2
 import numpy as np
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
@@ -355,6 +354,8 @@ def decode_contours(
     if not peak > 0:
         return _empty()
     threshold = level * peak if relative else level
+    import cv2  # on first use: stock 3D Slicer has no OpenCV until the module installs it
+
     mask = (heat >= threshold).astype(np.uint8)
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
 
@@ -745,6 +746,8 @@ def open_mask(mask, kernel_size: int = 3) -> np.ndarray:
     binary = (arr > 0).astype(np.uint8)
     if kernel_size <= 1:
         return binary.astype(bool)
+    import cv2  # on first use (see decode_contours)
+
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel_size, kernel_size))
     return cv2.morphologyEx(binary, cv2.MORPH_OPEN, kernel).astype(bool)
 
@@ -775,6 +778,8 @@ def label_blobs(mask, *, min_area: int = 1, connectivity: int = 8) -> np.ndarray
         raise InputError(None, f"mask must be 2-D (H, W), got shape {arr.shape}")
     if connectivity not in (4, 8):
         raise InputError(None, f"connectivity must be 4 or 8, got {connectivity}")
+    import cv2  # on first use (see decode_contours)
+
     _, labels = cv2.connectedComponents((arr > 0).astype(np.uint8), connectivity=connectivity, ltype=cv2.CV_32S)
     return _relabel(labels, min_area)
 
