@@ -127,7 +127,9 @@ def test_shipped_configs_load():
     assert "cardiac_sax.json" in names and "cardiac_lax.json" in names
     for name in names:
         cfg = load_config(CONFIGS / name)
-        assert cfg.data.input_size == [256, 256] and cfg.data.source == "phantom"
+        assert cfg.data.input_size == [256, 256] and cfg.data.source in ("phantom", "acdc")
+        if cfg.data.source == "acdc":  # the real-data configs use the expert masks and a fixed stratified split
+            assert cfg.data.acdc_labels == "gt" and cfg.data.test_per_stratum >= 4 and cfg.data.val_per_stratum >= 1
 
 
 # -- augmentation ------------------------------------------------------------------------------------

@@ -45,13 +45,24 @@ from heatmap_landmarks.preprocess import prepare_cardiac
 from .augment import augment_sample
 from .common import derive_seed
 from .config import AugmentConfig, CardiacDataConfig, parse_seed_range
-from .datasets import DatasetReport, iter_acdc_dataset, iter_stacom_dataset, kfold_splits, train_val_test_split
+from heatmap_landmarks.segmentation import ACDC_LABELS
+
+from .datasets import (
+    DatasetReport,
+    iter_acdc_dataset,
+    iter_stacom_dataset,
+    kfold_splits,
+    stratified_split,
+    train_val_test_split,
+)
+from .synth_cardiac import OUTSIDE, class_map, synthesise
 
 log = logging.getLogger("training")
 
 __all__ = [
     "CardiacItem",
     "EpochStream",
+    "MixedCardiacDataset",
     "PreparedCardiacDataset",
     "PhantomCardiacDataset",
     "encode_target",
@@ -73,6 +84,10 @@ class CardiacItem:
         group: patient id (real) or seed (phantom), for splits.
         source: file or ``phantom:<view>:<seed>``.
         names: display names per landmark for evaluation (e.g. LVC named BCA/ACA).
+        classes: ``(H, W)`` uint8 class map on the network grid for label-map synthesis
+            (:mod:`training.synth_cardiac`), or None.
+        stratum: e.g. the ACDC pathology group, for stratified splits; None elsewhere.
+        meta: where the image came from (phase, slice index, stack size), for evaluation.
     """
 
     image: np.ndarray
@@ -81,6 +96,9 @@ class CardiacItem:
     group: str
     source: str
     names: list
+    classes: np.ndarray | None = None
+    stratum: str | None = None
+    meta: dict | None = None
 
 
 def encode_target(points: np.ndarray, shape, mode: str, sigma2: float | None = None) -> np.ndarray:
@@ -168,6 +186,40 @@ class PreparedCardiacDataset(Dataset):
         return self.items[i]
 
 
+class MixedCardiacDataset(Dataset):
+    """Real items, images synthesised from their label maps, and phantoms, mixed by fractions.
+
+    ``item(i)`` is deterministic in ``(seed, i)``: a draw picks the source with
+    probabilities ``(1 - synth - phantom, synth, phantom)``. Real and synthetic
+    items take real item ``i % n`` (synthetic ones only among items that carry a
+    class map); phantom items render seed ``phantom_seeds[i % len]``.
+    """
+
+    def __init__(self, items: Sequence[CardiacItem], cfg: CardiacDataConfig, *, seed: int, synth_fraction: float,
+                 phantom_fraction: float):
+        self.items = list(items)
+        self.with_classes = [it for it in self.items if it.classes is not None]
+        if synth_fraction > 0 and not self.with_classes:
+            raise ValueError("synth_fraction > 0 needs items with label maps (ACDC with acdc_labels 'gt')")
+        self.phantom = PhantomCardiacDataset(cfg.train_seeds, cfg) if phantom_fraction > 0 else None
+        self.seed, self.synth, self.phantom_fraction = int(seed), float(synth_fraction), float(phantom_fraction)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def item(self, i: int) -> CardiacItem:
+        rng = np.random.default_rng(derive_seed(self.seed, int(i), 4243))
+        u = float(rng.uniform())
+        if self.phantom is not None and u < self.phantom_fraction:
+            return self.phantom.item(int(rng.integers(0, len(self.phantom))))
+        if u < self.phantom_fraction + self.synth:
+            base = self.with_classes[int(i) % len(self.with_classes)]
+            image = synthesise(base.classes, rng)
+            return CardiacItem(image, base.points, base.supervised, base.group, "synth:" + base.source, base.names,
+                               classes=base.classes, stratum=base.stratum, meta=base.meta)
+        return self.items[int(i) % len(self.items)]
+
+
 # --------------------------------------------------------------------------- real data
 def load_real_cardiac(cfg: CardiacDataConfig, *, mode: str, report: DatasetReport | None = None,
                       strict: bool | None = None) -> tuple[list[CardiacItem], DatasetReport]:
@@ -186,7 +238,8 @@ def load_real_cardiac(cfg: CardiacDataConfig, *, mode: str, report: DatasetRepor
     if cfg.source == "stacom":
         samples = iter_stacom_dataset(cfg.root, report=report, strict=strict)
     elif cfg.source == "acdc":
-        samples = iter_acdc_dataset(cfg.root, rvip_root=cfg.rvip_root, report=report, strict=strict)
+        samples = iter_acdc_dataset(cfg.root, rvip_root=cfg.rvip_root, report=report, strict=strict,
+                                    labels=cfg.acdc_labels)
     else:
         raise ValueError(f"not a real dataset source: {cfg.source!r}")
     items = []
@@ -205,7 +258,10 @@ def load_real_cardiac(cfg: CardiacDataConfig, *, mode: str, report: DatasetRepor
                 display[2] = centre[0]
         pts = np.array([lm.get(n, (np.nan, np.nan)) for n in names], dtype=np.float64).reshape(-1, 2)
         known = np.isfinite(pts).all(axis=1)
-        if not known.any():
+        absent_known = bool(getattr(s, "absent_known", False))
+        if absent_known:
+            known = np.ones(len(names), dtype=bool)  # from complete masks: NaN = absent, supervised empty
+        elif not known.any():
             report.skip(s.source, "image without landmarks of this view", f"{s.source}: no {'/'.join(names)}")
             continue
         if mode == "single" and not known.all():
@@ -213,8 +269,13 @@ def load_real_cardiac(cfg: CardiacDataConfig, *, mode: str, report: DatasetRepor
             report.skip(s.source, "single-channel target needs every landmark",
                         f"{s.source}: {', '.join(missing)} not annotated (unknown, cannot be masked in one channel)")
             continue
-        image, net_pts, _ = prepare_item(s.image, s.spacing_xy, pts, cfg, source=s.source)
-        items.append(CardiacItem(image, net_pts, known, str(s.patient_id), str(s.source), display))
+        image, net_pts, transform = prepare_item(s.image, s.spacing_xy, pts, cfg, source=s.source)
+        classes = None
+        if getattr(s, "label", None) is not None:
+            classes = network_class_map(class_map(s.label, s.image, ACDC_LABELS), transform)
+        meta = {k: getattr(s, k) for k in ("phase", "slice_index", "n_slices", "frame") if hasattr(s, k)}
+        items.append(CardiacItem(image, net_pts, known, str(s.patient_id), str(s.source), display, classes=classes,
+                                 stratum=getattr(s, "group", None), meta=meta))
         report.add_loaded(f"{cfg.view} training image")
     log.info("%s", report.summary())
     if not items:
@@ -224,10 +285,28 @@ def load_real_cardiac(cfg: CardiacDataConfig, *, mode: str, report: DatasetRepor
     return items, report
 
 
+def network_class_map(classes: np.ndarray, transform) -> np.ndarray:
+    """Warp an ``(H, W)`` uint8 class map to the network grid (nearest), padding -> OUTSIDE."""
+    import cv2
+
+    h, w = transform.network_shape
+    return cv2.warpAffine(np.ascontiguousarray(classes, dtype=np.uint8), transform.inverse_matrix, (w, h),
+                          flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=OUTSIDE)
+
+
 def split_real_items(items: Sequence[CardiacItem], cfg: CardiacDataConfig, seed: int):
-    """Patient-level split: ``(train, val, test)`` item lists and the split (70/30 then 80/20, or fold k of K)."""
+    """Patient-level split: ``(train, val, test)`` item lists and the split.
+
+    ``cfg.test_per_stratum`` > 0: the same number of patients of every stratum
+    (ACDC pathology group) to test and validation (:func:`stratified_split`);
+    else 70/30 then 80/20, or fold k of K.
+    """
     groups = [it.group for it in items]
-    if cfg.folds >= 2:
+    if cfg.test_per_stratum:
+        split = stratified_split(groups, [it.stratum for it in items], test_per_stratum=cfg.test_per_stratum,
+                                 val_per_stratum=cfg.val_per_stratum, seed=cfg.split_seed)
+    elif cfg.folds >= 2:
         split = kfold_splits(groups, cfg.folds, val_fraction=cfg.val_fraction, seed=cfg.split_seed)[cfg.fold]
     else:
         split = train_val_test_split(groups, test_fraction=cfg.test_fraction, val_fraction=cfg.val_fraction,

@@ -264,6 +264,12 @@ class CardiacDataConfig:
             is drawn from the apical third [2/3, 1] instead of the whole LV [0, 1] (0 = uniform).
             Apical slices, where the LV cavity is a few pixels wide, are the hardest; this
             shows them more often. Validation and test slices always stay uniform.
+        acdc_labels: ACDC landmarks from ``"gt"`` (the expert masks) or ``"rvip"`` (label volumes).
+        test_per_stratum, val_per_stratum: > 0: stratified patient split, this many patients of
+            each stratum (ACDC pathology group) to test and to validation; the rest train.
+        synth_fraction, phantom_fraction: real-data training only: the fractions of training
+            samples synthesised from the real label maps (:mod:`training.synth_cardiac`) and
+            rendered as phantoms (seeds ``train_seeds``); the rest are the real images.
     """
 
     source: str = "phantom"
@@ -287,6 +293,11 @@ class CardiacDataConfig:
     strict: bool = True
     crop_size: int = 0
     apical_fraction: float = 0.0
+    acdc_labels: str = "rvip"
+    test_per_stratum: int = 0
+    val_per_stratum: int = 0
+    synth_fraction: float = 0.0
+    phantom_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.source in ("phantom", "stacom", "acdc"), "source", f"must be phantom, stacom or acdc, got {self.source!r}")
@@ -317,6 +328,19 @@ class CardiacDataConfig:
         _check(0.0 <= self.apical_fraction <= 1.0, "apical_fraction", f"must be in [0, 1], got {self.apical_fraction}")
         _check(self.apical_fraction == 0.0 or (self.source == "phantom" and self.view == "sax"), "apical_fraction",
                "applies to SAX phantom training only")
+        _check(self.acdc_labels in ("gt", "rvip"), "acdc_labels", f"must be gt or rvip, got {self.acdc_labels!r}")
+        _check(self.test_per_stratum >= 0 and self.val_per_stratum >= 0, "test_per_stratum",
+               "and val_per_stratum must be >= 0")
+        _check(self.test_per_stratum == 0 or self.val_per_stratum > 0, "val_per_stratum",
+               "must be > 0 with a stratified split (validation chooses the model)")
+        for k in ("synth_fraction", "phantom_fraction"):
+            _check(0.0 <= getattr(self, k) <= 1.0, k, f"must be in [0, 1], got {getattr(self, k)}")
+        _check(self.synth_fraction + self.phantom_fraction <= 1.0, "synth_fraction",
+               "plus phantom_fraction must be at most 1")
+        _check(self.source != "phantom" or (self.synth_fraction == 0 and self.phantom_fraction == 0),
+               "synth_fraction", "and phantom_fraction apply to real-data training only")
+        _check(self.synth_fraction == 0 or (self.source == "acdc" and self.acdc_labels == "gt"), "synth_fraction",
+               "needs label maps: source acdc with acdc_labels gt")
 
     @property
     def landmark_names(self) -> list[str]:

@@ -67,6 +67,7 @@ from heatmap_landmarks.models import (
 
 from .cardiac_data import (
     EpochStream,
+    MixedCardiacDataset,
     PhantomCardiacDataset,
     PreparedCardiacDataset,
     collate_items,
@@ -411,13 +412,28 @@ class Trainer:
             if not train or not val:
                 raise InputError(d.root, f"split left {len(train)} training and {len(val)} validation images; "
                                          "need both (more patients, or other fractions)")
-            base = PreparedCardiacDataset(train)
+            if d.synth_fraction or d.phantom_fraction:
+                base = MixedCardiacDataset(train, d, seed=cfg.seed, synth_fraction=d.synth_fraction,
+                                           phantom_fraction=d.phantom_fraction)
+            else:
+                base = PreparedCardiacDataset(train)
             self.val_items = val
             self.test_groups = split.test_groups
             shuffle = True
-            self.data_note = (f"{d.source} {d.root}: {len(split.train_groups)} train / {len(split.val_groups)} val / "
-                              f"{len(split.test_groups)} test patients"
-                              + (f" (fold {d.fold} of {d.folds})" if d.folds else " (70/30 then 80/20)"))
+            how = (f" (stratified by group: {d.test_per_stratum} test and {d.val_per_stratum} validation patients "
+                   f"per group, split seed {d.split_seed})" if d.test_per_stratum
+                   else f" (fold {d.fold} of {d.folds})" if d.folds else " (70/30 then 80/20)")
+            labels = f", landmarks from the {'expert masks' if d.acdc_labels == 'gt' else 'RVIP label volumes'}" \
+                if d.source == "acdc" else ""
+            mix = ""
+            if d.synth_fraction or d.phantom_fraction:
+                mix = (f"; training samples: {1 - d.synth_fraction - d.phantom_fraction:.0%} real images, "
+                       f"{d.synth_fraction:.0%} synthesised from the real label maps (random contrast, SynthSeg-style), "
+                       f"{d.phantom_fraction:.0%} synthetic phantoms (seeds {d.train_seeds})")
+            self.data_note = (f"{d.source} {d.root}{labels}: {len(split.train_groups)} train / "
+                              f"{len(split.val_groups)} val / {len(split.test_groups)} test patients{how}; "
+                              f"validation patients {', '.join(split.val_groups)}; test patients (never seen in "
+                              f"training or model choice) {', '.join(split.test_groups)}{mix}")
         per_epoch = cfg.optim.steps_per_epoch * cfg.optim.batch_size * self.ctx.world_size
         self.stream = EpochStream(base, per_epoch, seed=cfg.seed, shuffle=shuffle, mode=self.mode, view=self.view,
                                   augment=cfg.augment, input_size=d.input_size, crop_size=d.crop_size)

@@ -23,7 +23,15 @@ from .adaptor import (
 )
 from .common import LandmarkSample, points_array
 from .report import DatasetReport, SkippedItem
-from .splits import ADAPTOR_FOLDS, GroupSplit, adaptor_folds, kfold_splits, train_val_test_split, unique_groups
+from .splits import (
+    ADAPTOR_FOLDS,
+    GroupSplit,
+    adaptor_folds,
+    kfold_splits,
+    stratified_split,
+    train_val_test_split,
+    unique_groups,
+)
 from .stacom import StacomAnnotations, StacomSample, iter_stacom_dataset, load_stacom_study, parse_annotations
 
 __all__ = [
@@ -54,6 +62,7 @@ __all__ = [
     "read_labelme_stereo",
     "read_point_labels",
     "read_submission_json",
+    "stratified_split",
     "train_val_test_split",
     "unique_groups",
     "write_submission_json",

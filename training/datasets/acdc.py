@@ -1,4 +1,17 @@
-"""ACDC short-axis stacks with the RV-insertion labels of Koehler et al.
+"""ACDC short-axis stacks, with landmarks from the expert masks or from the RV-insertion labels of Koehler et al.
+
+Two label sources (``labels=``):
+
+* ``"gt"`` (the ACDC training set as published): ``patientXXX_frameYY_gt.nii.gz``
+  masks (0 background, 1 RV cavity, 2 LV myocardium, 3 LV cavity). RVI-1, RVI-2
+  and LVC of every slice come from
+  :func:`heatmap_landmarks.segmentation.sax_landmarks_from_labels`, with anterior
+  up in the array (:data:`~heatmap_landmarks.segmentation.ANTERIOR_UP`; ACDC's
+  headers carry no scanner orientation, and its slices are stored in the display
+  orientation). A landmark the masks do not give is *absent* (known), not unknown:
+  ``absent_known`` is True and training supervises its channel as empty.
+* ``"rvip"``: ``patientXXX_frameYY_rvip.nrrd`` label volumes, described below;
+  NaN landmarks there are unknown (not annotated).
 
 Layout::
 
@@ -32,11 +45,14 @@ from scipy import ndimage
 from heatmap_landmarks.errors import InputError, PathLike
 from heatmap_landmarks.geometry import Geometry
 from heatmap_landmarks.io import read_image
+from heatmap_landmarks.segmentation import ACDC_LABELS, ANTERIOR_UP, sax_landmarks_from_labels
 from .common import LandmarkSample
 from .report import DatasetReport
 
 INFO_FILE = "Info.cfg"
 RVIP_SUFFIX = "_rvip.nrrd"
+GT_SUFFIX = "_gt.nii.gz"
+LABEL_SOURCES = ("gt", "rvip")
 #: label value -> landmark name
 RVIP_LABELS = {1: "RVI-1", 2: "RVI-2"}
 
@@ -122,10 +138,12 @@ def parse_info_cfg(path: PathLike) -> AcdcInfo:
 class AcdcSample(LandmarkSample):
     """One short-axis slice of an ACDC frame (see :class:`LandmarkSample` for shapes and units).
 
-    ``landmarks`` always holds "RVI-1" and "RVI-2", NaN where the slice has no blob.
-    Extra attributes: ``frame`` (1-based, from the file name), ``phase`` ("ED", "ES"
-    or None), ``slice_index`` (0-based, array axis 0), ``label_source``, ``group``
-    (pathology) and ``mapped_through_ras``.
+    ``landmarks`` always holds "RVI-1" and "RVI-2" (and "LVC" with ``labels="gt"``),
+    NaN where the slice has none. Extra attributes: ``frame`` (1-based, from the file
+    name), ``phase`` ("ED", "ES" or None), ``slice_index`` (0-based, array axis 0),
+    ``n_slices`` (of the stack), ``label_source``, ``group`` (pathology),
+    ``mapped_through_ras``, ``absent_known`` (NaN means absent, not unknown) and
+    ``label`` (``(H, W)`` int16 mask slice, ``labels="gt"`` only; else None).
     """
 
     frame: int = 0
@@ -134,6 +152,9 @@ class AcdcSample(LandmarkSample):
     label_source: str = ""
     group: str | None = None
     mapped_through_ras: bool = False
+    n_slices: int = 0
+    absent_known: bool = False
+    label: np.ndarray | None = None
 
 
 def _shape_xyz(array: np.ndarray) -> str:
@@ -220,20 +241,55 @@ def _load_frame(image_path: str, label_path: str, patient_id: str, frame: int, i
             label_source=label_path,
             group=info.group,
             mapped_through_ras=not same,
+            n_slices=n_slices,
         )
         for k in range(n_slices)
     ]
 
 
+def _load_gt_frame(image_path: str, label_path: str, patient_id: str, frame: int, info: AcdcInfo) -> list[AcdcSample]:
+    image, geometry = _read_stack(image_path)
+    label, label_geometry = _read_stack(label_path)
+    if label.shape != image.shape:
+        raise InputError(
+            label_path,
+            f"mask shape {_shape_xyz(label)} differs from image {os.path.basename(image_path)} {_shape_xyz(image)}",
+        )
+    if not _same_grid(geometry, label_geometry, image.shape):
+        raise InputError(label_path, f"mask geometry differs from image {os.path.basename(image_path)}")
+    rounded = np.rint(label)
+    known = np.isin(rounded, (0, ACDC_LABELS.rv, ACDC_LABELS.myo, ACDC_LABELS.lv))
+    if np.any(np.abs(label - rounded) > 1e-3) or not known.all():
+        bad = np.unique(label[~known | (np.abs(label - rounded) > 1e-3)])
+        shown = ", ".join(f"{v:g}" for v in bad[:5]) + (", ..." if bad.size > 5 else "")
+        raise InputError(label_path, f"mask values other than 0/1/2/3 found: {shown}")
+    masks = rounded.astype(np.int16)
+    phase = "ED" if frame == info.ed else "ES" if frame == info.es else None
+    spacing_xy = np.array(geometry.spacing[:2], dtype=np.float64)
+    samples = []
+    for k in range(image.shape[0]):
+        found = sax_landmarks_from_labels(masks[k], ACDC_LABELS, anterior_xy=ANTERIOR_UP)
+        landmarks = {n: found.get(n).astype(np.float32) for n in ("RVI-1", "RVI-2", "LVC")}
+        samples.append(AcdcSample(
+            image=image[k], spacing_xy=spacing_xy, geometry=geometry.frame(k), landmarks=landmarks,
+            patient_id=patient_id, source=image_path, frame=frame, phase=phase, slice_index=k,
+            label_source=label_path, group=info.group, n_slices=image.shape[0], absent_known=True,
+            label=masks[k]))
+    return samples
+
+
 def load_acdc_patient(
-    folder: PathLike, *, rvip_folder: PathLike | None = None, report: DatasetReport | None = None
+    folder: PathLike, *, rvip_folder: PathLike | None = None, report: DatasetReport | None = None,
+    labels: str = "rvip",
 ) -> list[AcdcSample]:
     """Per-slice samples of every labelled frame of one patient folder.
 
     Args:
         folder: ``.../patientXXX`` holding ``Info.cfg`` and ``patientXXX_frameYY.nii.gz``.
-        rvip_folder: where the ``*_rvip.nrrd`` files are; default ``folder``.
+        rvip_folder: where the ``*_rvip.nrrd`` files are; default ``folder`` (``labels="rvip"``).
         report: receives frames skipped for lack of labels and other notes.
+        labels: ``"gt"`` (landmarks from the ``*_gt.nii.gz`` masks beside the images) or
+            ``"rvip"`` (the RV-insertion label volumes).
 
     Returns every slice of every labelled frame, in (frame, slice) order, including
     slices without blobs (NaN landmarks). Raises :class:`InputError` for a missing or
@@ -242,6 +298,8 @@ def load_acdc_patient(
     """
     folder = os.fspath(folder)
     report = report if report is not None else DatasetReport("ACDC")
+    if labels not in LABEL_SOURCES:
+        raise ValueError(f"labels must be one of {LABEL_SOURCES}, got {labels!r}")
     if not os.path.isdir(folder):
         raise InputError(folder, "is not a folder; expected an ACDC patient folder (patientXXX)")
     info_path = os.path.join(folder, INFO_FILE)
@@ -249,7 +307,8 @@ def load_acdc_patient(
         raise InputError(folder, f"has no {INFO_FILE}; expected root/patientXXX/{INFO_FILE} beside the frame images")
     info = parse_info_cfg(info_path)
     patient_id = os.path.basename(os.path.normpath(folder))
-    label_dir = folder if rvip_folder is None else os.fspath(rvip_folder)
+    label_dir = folder if (rvip_folder is None or labels == "gt") else os.fspath(rvip_folder)
+    suffix = GT_SUFFIX if labels == "gt" else RVIP_SUFFIX
     frames = []
     for name in sorted(os.listdir(folder)):
         match = _FRAME_IMAGE.match(name)
@@ -260,24 +319,26 @@ def load_acdc_patient(
     stems = {stem for _, _, stem in frames}
     if os.path.isdir(label_dir):
         for name in sorted(os.listdir(label_dir)):
-            stem = name[: -len(RVIP_SUFFIX)]
-            if name.startswith(patient_id + "_") and name.endswith(RVIP_SUFFIX) and stem not in stems:
+            stem = name[: -len(suffix)]
+            if name.startswith(patient_id + "_") and name.endswith(suffix) and stem not in stems:
                 path = os.path.join(label_dir, name)
                 report.skip(path, "labels without image", f"{path}: no matching frame image in {folder}")
     samples: list[AcdcSample] = []
     for frame, name, stem in frames:
         image_path = os.path.join(folder, name)
-        label_path = os.path.join(label_dir, stem + RVIP_SUFFIX)
+        label_path = os.path.join(label_dir, stem + suffix)
         if not os.path.isfile(label_path):
-            reason = f"{image_path}: no {stem + RVIP_SUFFIX} in {label_dir}"
-            report.skip(image_path, "frame without RV-insertion labels", reason)
+            reason = f"{image_path}: no {stem + suffix} in {label_dir}"
+            report.skip(image_path, "frame without masks" if labels == "gt" else "frame without RV-insertion labels",
+                        reason)
             continue
-        frame_samples = _load_frame(image_path, label_path, patient_id, frame, info)
+        load = _load_gt_frame if labels == "gt" else _load_frame
+        frame_samples = load(image_path, label_path, patient_id, frame, info)
         if frame_samples and frame_samples[0].mapped_through_ras:
             report.note("frames whose labels were mapped through RAS (label geometry differs from image)")
         samples.extend(frame_samples)
     if not samples:
-        raise InputError(folder, f"no frame image has a matching *{RVIP_SUFFIX} label file in {label_dir}")
+        raise InputError(folder, f"no frame image has a matching *{suffix} label file in {label_dir}")
     return samples
 
 
@@ -287,25 +348,31 @@ def iter_acdc_dataset(
     rvip_root: PathLike | None = None,
     report: DatasetReport | None = None,
     strict: bool = False,
+    labels: str = "rvip",
+    patients: "set[str] | None" = None,
 ) -> Iterator[AcdcSample]:
     """Yield per-slice samples of every ``patientXXX`` folder under ``root`` (sorted).
 
     ``rvip_root``: folder of the label files when they are not beside the images;
     ``rvip_root/patientXXX/`` is used when it exists, else ``rvip_root`` itself.
     A patient that fails to load is skipped and recorded in ``report``
-    (``strict=True`` raises instead). Raises :class:`InputError` when ``root`` holds
-    no patient folders.
+    (``strict=True`` raises instead). ``labels``: see :func:`load_acdc_patient`;
+    ``patients``: load only these folder names (e.g. one split). Raises
+    :class:`InputError` when ``root`` holds no patient folders.
     """
     root = os.fspath(root)
     report = report if report is not None else DatasetReport("ACDC")
     if not os.path.isdir(root):
         raise InputError(root, "is not a folder; expected the ACDC root holding patientXXX folders")
+    patient_filter = None if patients is None else set(patients)
     patients = sorted(d for d in os.listdir(root) if _PATIENT_DIR.match(d) and os.path.isdir(os.path.join(root, d)))
     if not patients:
         raise InputError(
             root,
             "has no patientXXX folders; expected root/patientXXX/Info.cfg (point at the training/ or testing/ folder)",
         )
+    if patient_filter is not None:
+        patients = [p for p in patients if p in patient_filter]
     for patient in patients:
         folder = os.path.join(root, patient)
         rvip_folder = None
@@ -313,7 +380,7 @@ def iter_acdc_dataset(
             nested = os.path.join(os.fspath(rvip_root), patient)
             rvip_folder = nested if os.path.isdir(nested) else os.fspath(rvip_root)
         try:
-            samples = load_acdc_patient(folder, rvip_folder=rvip_folder, report=report)
+            samples = load_acdc_patient(folder, rvip_folder=rvip_folder, report=report, labels=labels)
         except InputError as err:
             if strict:
                 raise
@@ -321,7 +388,9 @@ def iter_acdc_dataset(
             continue
         report.add_loaded("patient")
         for sample in samples:
-            present = sum(not np.isnan(p[0]) for p in sample.landmarks.values())
             report.add_loaded("slice")
+            present = sum(not np.isnan(sample.landmarks[n][0]) for n in RVIP_LABELS.values())
             report.note({2: "slices with both RVIs", 1: "slices with one RVI", 0: "slices without RVI"}[present])
+            if labels == "gt" and np.isnan(sample.landmarks["LVC"][0]):
+                report.note("slices without LV cavity")
             yield sample

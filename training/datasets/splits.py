@@ -145,3 +145,46 @@ def adaptor_folds(
     if domain not in ADAPTOR_FOLDS:
         raise InputError(None, f"AdaptOR domain must be one of {sorted(ADAPTOR_FOLDS)}, got {domain!r}")
     return kfold_splits(ops, ADAPTOR_FOLDS[domain], val_fraction=val_fraction, seed=seed, balance="samples")
+
+
+def stratified_split(
+    groups: Sequence[Hashable],
+    strata: Sequence[Hashable],
+    *,
+    test_per_stratum: int,
+    val_per_stratum: int,
+    seed: int = 0,
+) -> GroupSplit:
+    """Group-level split that takes the same number of groups from every stratum.
+
+    ``strata``: one stratum (e.g. the ACDC pathology group) per sample; a group must
+    have one stratum. From each stratum, ``test_per_stratum`` groups go to test and
+    ``val_per_stratum`` to validation; the rest train. Deterministic for ``seed``.
+
+    >>> g = [f"p{i}" for i in range(6)]; s = ["A", "A", "A", "B", "B", "B"]
+    >>> sp = stratified_split(g, s, test_per_stratum=1, val_per_stratum=1, seed=0)
+    >>> len(sp.test_groups), len(sp.val_groups), len(sp.train_groups)
+    (2, 2, 2)
+    """
+    if len(groups) != len(strata):
+        raise InputError(None, f"need one stratum per sample, got {len(strata)} for {len(groups)} samples")
+    if test_per_stratum < 0 or val_per_stratum < 0:
+        raise InputError(None, "test_per_stratum and val_per_stratum must be >= 0")
+    stratum_of: dict = {}
+    for g, s in zip(groups, strata):
+        if stratum_of.setdefault(g, s) != s:
+            raise InputError(None, f"group {g!r} has two strata: {stratum_of[g]!r} and {s!r}")
+    rng = random.Random(seed)
+    train, val, test = [], [], []
+    for stratum in unique_groups(list(stratum_of.values())):
+        members = [g for g in unique_groups(list(stratum_of)) if stratum_of[g] == stratum]
+        if len(members) <= test_per_stratum + val_per_stratum:
+            raise InputError(None, f"stratum {stratum!r} has {len(members)} groups; need more than "
+                                   f"{test_per_stratum + val_per_stratum} to leave some for training")
+        rng.shuffle(members)
+        test += members[:test_per_stratum]
+        val += members[test_per_stratum:test_per_stratum + val_per_stratum]
+        train += members[test_per_stratum + val_per_stratum:]
+    order = unique_groups(groups)
+    key = order.index
+    return _make(groups, sorted(train, key=key), sorted(val, key=key), sorted(test, key=key))

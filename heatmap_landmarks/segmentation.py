@@ -1,0 +1,313 @@
+"""Landmarks from a segmentation: short-axis RV insertions and LV centre, long-axis mitral hinges.
+
+Pure numpy/scipy (stock Slicer has both), one 2D label slice in, named points out.
+Points are ``(x=column, y=row)`` float64 pixels of that slice, 0-based at pixel centres.
+
+Short axis (:func:`sax_landmarks_from_labels`)
+    * **LVC**: the centroid of the LV cavity pixels.
+    * **RVI-1 / RVI-2**: the two ends of the arc where the RV cavity touches the
+      LV epicardial boundary (the outer border of LV myocardium plus cavity, holes
+      filled). None when the RV does not touch it, touches along less than
+      ``min_arc_deg``, or wraps round it so that the untouched gap is under
+      ``min_gap_deg``.
+    * **Which end is anterior** (RVI-1): the end that lies further along
+      ``anterior_xy``, a direction in pixel coordinates. With real patient
+      orientation, pass :func:`anterior_direction_xy` of the image geometry (the
+      end with the larger RAS A coordinate is then RVI-1). Without it, state a
+      convention: ACDC's headers carry none, and its slices are stored in the
+      display orientation with anterior up, ``anterior_xy = (0, -1)``
+      (:data:`ANTERIOR_UP`).
+
+Long axis, 4-chamber (:func:`lax_landmarks_from_labels`)
+    * **MV-1 (septal) / MV-2 (lateral)**: the two ends of the longest stretch of
+      the LV cavity border that no myocardium covers (the mitral opening towards
+      the left atrium). The septal end is the one nearer the RV cavity.
+
+Label values are parameters, because datasets differ: :data:`ACDC_LABELS`
+(1 RV, 2 myocardium, 3 LV cavity) and :data:`MNMS2_LABELS` (1 LV, 2 myocardium,
+3 RV).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = [
+    "ACDC_LABELS",
+    "ANTERIOR_UP",
+    "LabelValues",
+    "MNMS2_LABELS",
+    "SegmentationPoints",
+    "anterior_direction_xy",
+    "lax_landmarks_from_labels",
+    "sax_landmarks_from_labels",
+]
+
+#: Anterior is up in the array (smaller row): ACDC's display convention.
+ANTERIOR_UP = (0.0, -1.0)
+
+
+@dataclass(frozen=True)
+class LabelValues:
+    """Integer label values of the RV cavity, LV myocardium and LV cavity."""
+
+    rv: int
+    myo: int
+    lv: int
+
+    def __post_init__(self) -> None:
+        values = (self.rv, self.myo, self.lv)
+        if len(set(values)) != 3 or any(int(v) != v or v <= 0 for v in values):
+            raise ValueError(f"label values must be three distinct positive integers, got {values}")
+
+    @classmethod
+    def parse(cls, text: str) -> "LabelValues":
+        """``"RV,MYO,LV"`` -> LabelValues; ``ValueError`` with the reason otherwise.
+
+        >>> LabelValues.parse("3,2,1")
+        LabelValues(rv=3, myo=2, lv=1)
+        """
+        parts = [p.strip() for p in str(text).split(",")]
+        if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts):
+            raise ValueError(f"expected three whole numbers RV,MYO,LV (e.g. 1,2,3), got {text!r}")
+        return cls(*(int(p) for p in parts))
+
+
+#: ACDC: 0 background, 1 RV cavity, 2 LV myocardium, 3 LV cavity.
+ACDC_LABELS = LabelValues(rv=1, myo=2, lv=3)
+#: M&Ms-2: 0 background, 1 LV cavity, 2 LV myocardium, 3 RV cavity.
+MNMS2_LABELS = LabelValues(rv=3, myo=2, lv=1)
+
+
+@dataclass
+class SegmentationPoints:
+    """Named points of one slice.
+
+    ``points``: name -> ``(2,)`` float64 ``(x, y)`` pixels, only for the points found.
+    ``absent``: name -> why it is absent (e.g. ``"RV does not touch the LV"``).
+    """
+
+    points: dict = field(default_factory=dict)
+    absent: dict = field(default_factory=dict)
+
+    def get(self, name: str) -> np.ndarray:
+        """``(2,)`` float64 of ``name``, NaN when absent."""
+        return np.asarray(self.points.get(name, (np.nan, np.nan)), dtype=np.float64)
+
+
+_EIGHT = np.ones((3, 3), dtype=bool)
+
+
+def _check_label(label) -> np.ndarray:
+    arr = np.asarray(label)
+    if arr.ndim != 2:
+        raise ValueError(f"expected one 2D label slice (rows, columns), got shape {arr.shape}")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("label slice holds NaN or infinite values")
+        rounded = np.rint(arr)
+        if np.any(np.abs(arr - rounded) > 1e-3):
+            raise ValueError("label slice holds non-integer values")
+        arr = rounded
+    return arr.astype(np.int64, copy=False)
+
+
+def _largest_component(mask: np.ndarray) -> np.ndarray:
+    lab, n = ndimage.label(mask, structure=_EIGHT)
+    if n <= 1:
+        return mask
+    sizes = ndimage.sum_labels(mask, lab, index=np.arange(1, n + 1))
+    return lab == (int(np.argmax(sizes)) + 1)
+
+
+def _boundary(mask: np.ndarray) -> np.ndarray:
+    """Pixels of ``mask`` with a 4-neighbour outside it (an 8-connected closed border)."""
+    return mask & ~ndimage.binary_erosion(mask, border_value=0)
+
+
+def _xy(mask: np.ndarray) -> np.ndarray:
+    rows, cols = np.nonzero(mask)
+    return np.stack([cols, rows], axis=1).astype(np.float64)
+
+
+def _arc_ends(angles: np.ndarray, flags: np.ndarray, merge_deg: float) -> tuple[int, int, float, float] | None:
+    """The widest arc of flagged border points, and the gap left round the rest of the circle.
+
+    Flagged points (``angles`` in degrees about a centre) closer than ``merge_deg``
+    in angle belong to one arc, so single unflagged pixels do not split it. Returns
+    ``(first, last, span_deg, gap_deg)``: indices into ``angles`` of the arc's ends in
+    the direction of increasing angle, the angle it spans and ``360 - span``; None
+    when nothing is flagged. With no gap wider than ``merge_deg`` anywhere the arc
+    closes on itself; the widest gap is then reported.
+    """
+    ids = np.nonzero(flags)[0]
+    if ids.size == 0:
+        return None
+    order = np.argsort(angles[ids], kind="stable")
+    a, ids = angles[ids][order], ids[order]
+    if ids.size == 1:
+        return int(ids[0]), int(ids[0]), 0.0, 360.0
+    gaps = np.diff(np.r_[a, a[0] + 360.0])  # gaps[i]: from point i to point i + 1 (circular)
+    wide = np.nonzero(gaps > merge_deg)[0]
+    if wide.size == 0:
+        i = int(np.argmax(gaps))
+        return int(ids[(i + 1) % ids.size]), int(ids[i]), float(360.0 - gaps[i]), float(gaps[i])
+    best = None
+    for j, g in enumerate(wide):
+        first = (int(g) + 1) % ids.size
+        last = int(wide[j - 1]) if j else int(wide[-1])  # the arc ends where the previous wide gap opens
+        span = float((a[last] - a[first]) % 360.0)
+        if best is None or span > best[2]:
+            best = (int(ids[first]), int(ids[last]), span)
+    first, last, span = best
+    return first, last, span, 360.0 - span
+
+
+def _angles(xy: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    d = xy - centre
+    # Rows grow downwards; the sign only fixes a direction of travel, which nothing here depends on.
+    return np.degrees(np.arctan2(d[:, 1], d[:, 0])) % 360.0
+
+
+def anterior_direction_xy(direction: np.ndarray, spacing_xy) -> np.ndarray | None:
+    """In-plane pixel direction ``(2,)`` along which the RAS anterior (A) coordinate grows.
+
+    ``direction``: ``(3, 3)`` RAS unit vectors of the (column, row, slice) axes;
+    ``spacing_xy``: mm per pixel along (column, row). Returns None when anterior is
+    (nearly) perpendicular to the slice, i.e. the in-plane part of the A axis is
+    under half its length.
+
+    >>> anterior_direction_xy(np.diag([-1.0, -1.0, 1.0]), (1.0, 1.0)).tolist()  # identity LPS header
+    [0.0, -1.0]
+    """
+    d = np.asarray(direction, dtype=np.float64)
+    s = np.asarray(spacing_xy, dtype=np.float64)
+    grad = np.array([d[1, 0] * s[0], d[1, 1] * s[1]])  # dA/dx, dA/dy in mm per pixel
+    in_plane = np.hypot(d[1, 0], d[1, 1])
+    if in_plane < 0.5:
+        return None
+    return grad / np.linalg.norm(grad) + 0.0
+
+
+def sax_landmarks_from_labels(label, labels: LabelValues = ACDC_LABELS, *, anterior_xy=ANTERIOR_UP,
+                              contact_px: int = 1, min_arc_deg: float = 10.0,
+                              min_gap_deg: float = 30.0, merge_deg: float = 20.0) -> SegmentationPoints:
+    """RVI-1, RVI-2 and LVC of one short-axis label slice (rules in the module docstring).
+
+    Args:
+        label: ``(H, W)`` integer label slice.
+        labels: the RV, myocardium and LV cavity values.
+        anterior_xy: ``(2,)`` pixel direction of anterior (see :func:`anterior_direction_xy`).
+        contact_px: the RV touches a border pixel when it lies within this many pixels
+            (chessboard distance) of it; 1 = 8-neighbours.
+        min_arc_deg, min_gap_deg: angles about the epicardial centroid below which the
+            contact arc is too short, or the untouched gap too small (RV wraps round).
+        merge_deg: contact stretches closer than this in angle form one arc.
+
+    >>> lab = np.zeros((40, 40), int)
+    >>> yy, xx = np.mgrid[:40, :40]
+    >>> lab[(yy - 20) ** 2 + (xx - 24) ** 2 <= 64] = 2          # myocardium
+    >>> lab[(yy - 20) ** 2 + (xx - 24) ** 2 <= 25] = 3          # LV cavity
+    >>> r2 = (yy - 20) ** 2 + (xx - 24) ** 2
+    >>> lab[(r2 > 64) & (r2 <= 196) & (xx < 20)] = 1             # RV crescent on the left
+    >>> out = sax_landmarks_from_labels(lab)
+    >>> out.points["LVC"].tolist()
+    [24.0, 20.0]
+    >>> bool(out.points["RVI-1"][1] < 20 < out.points["RVI-2"][1])   # anterior = up
+    True
+    """
+    arr = _check_label(label)
+    out = SegmentationPoints()
+    lv = arr == labels.lv
+    if lv.any():
+        out.points["LVC"] = _xy(lv).mean(axis=0)
+    else:
+        out.absent["LVC"] = "no LV cavity"
+    epi = ndimage.binary_fill_holes((arr == labels.myo) | lv)
+    rv = arr == labels.rv
+    why = None
+    if not epi.any():
+        why = "no LV myocardium or cavity"
+    elif not rv.any():
+        why = "no RV cavity"
+    if why is None:
+        epi = _largest_component(epi)
+        border = _boundary(epi)
+        near_rv = ndimage.binary_dilation(rv, structure=_EIGHT, iterations=max(int(contact_px), 1))
+        xy = _xy(border)
+        touch = near_rv[border]
+        centre = _xy(epi).mean(axis=0)
+        ends = _arc_ends(_angles(xy, centre), touch, merge_deg)
+        if ends is None:
+            why = "RV does not touch the LV"
+        else:
+            first, last, span, gap = ends
+            if gap < min_gap_deg:
+                why = f"RV wraps round the LV (untouched gap {gap:.0f} deg < {min_gap_deg:g})"
+            elif span < min_arc_deg:
+                why = f"RV touches the LV along {span:.0f} deg only (< {min_arc_deg:g})"
+            else:
+                a, b = xy[first], xy[last]
+                ant = np.asarray(anterior_xy, dtype=np.float64)
+                if float(np.dot(a - b, ant)) >= 0.0:
+                    out.points["RVI-1"], out.points["RVI-2"] = a, b
+                else:
+                    out.points["RVI-1"], out.points["RVI-2"] = b, a
+    if why is not None:
+        out.absent["RVI-1"] = out.absent["RVI-2"] = why
+    return out
+
+
+def lax_landmarks_from_labels(label, labels: LabelValues = MNMS2_LABELS, *, cover_px: int = 1,
+                              min_opening_px: int = 3, merge_deg: float = 10.0) -> SegmentationPoints:
+    """MV-1 (septal) and MV-2 (lateral) hinges of one 4-chamber label slice.
+
+    The LV cavity border is walked in angle order about the cavity centroid; border
+    pixels within ``cover_px`` (chessboard) of myocardium are covered. The longest
+    stretch of uncovered border pixels (at least ``min_opening_px`` of them; stretches
+    closer than ``merge_deg`` in angle are one) is the mitral opening; its two ends are the hinges. The end nearer the RV cavity's
+    centroid is septal (MV-1); without an RV in the slice both are absent, since
+    the side cannot be told.
+
+    >>> lab = np.zeros((40, 40), int)
+    >>> lab[8:32, 14:26] = 2                     # myocardium, open at the top (towards the atria)
+    >>> lab[8:29, 17:23] = 1                     # LV cavity, reaching the top edge of the muscle
+    >>> lab[10:30, 4:12] = 3                     # RV on the left: the septal side
+    >>> out = lax_landmarks_from_labels(lab)
+    >>> bool(out.points["MV-1"][0] < out.points["MV-2"][0])   # septal hinge on the RV side
+    True
+    """
+    arr = _check_label(label)
+    out = SegmentationPoints()
+    lv = _largest_component(arr == labels.lv) if (arr == labels.lv).any() else None
+    rv = arr == labels.rv
+    why = None
+    if lv is None:
+        why = "no LV cavity"
+    elif not rv.any():
+        why = "no RV cavity (septal side unknown)"
+    else:
+        border = _boundary(lv)
+        covered = ndimage.binary_dilation(arr == labels.myo, structure=_EIGHT, iterations=max(int(cover_px), 1))
+        xy = _xy(border)
+        open_ = ~covered[border]
+        if int(open_.sum()) < min_opening_px:
+            why = "myocardium covers the whole LV cavity border (no mitral opening)"
+        else:
+            ends = _arc_ends(_angles(xy, _xy(lv).mean(axis=0)), open_, merge_deg)
+            assert ends is not None
+            first, last, span, gap = ends
+            if gap <= merge_deg:
+                why = "no myocardium next to the LV cavity"
+            else:
+                a, b = xy[first], xy[last]
+                rv_c = _xy(rv).mean(axis=0)
+                if np.linalg.norm(a - rv_c) <= np.linalg.norm(b - rv_c):
+                    out.points["MV-1"], out.points["MV-2"] = a, b
+                else:
+                    out.points["MV-1"], out.points["MV-2"] = b, a
+    if why is not None:
+        out.absent["MV-1"] = out.absent["MV-2"] = why
+    return out
