@@ -112,7 +112,9 @@ class SutureDetectionParameterNode:
     folderName / subfolderName - AdaptOR ids written in the submission JSON.
     """
 
-    inputVolume: Union[vtkMRMLVectorVolumeNode, vtkMRMLScalarVolumeNode]
+    # None is part of the Union: the wrapper's default for a Union of nodes is None, and writing it needs
+    # a serializer for None (Slicer's gui_connection.md). Both classes stay: they set the selector's types.
+    inputVolume: Union[vtkMRMLVectorVolumeNode, vtkMRMLScalarVolumeNode, None]
     wholeSequence: bool = True
     useShippedWeights: bool = True
     weightsPath: pathlib.Path
