@@ -9,6 +9,7 @@ command line.
 import logging
 import os
 import pathlib
+import sys
 import tempfile
 from typing import Annotated
 
@@ -23,10 +24,27 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from heatmap_landmarks.mrml.widget import HeatmapModuleWidgetMixin, path_or_none
+
+def _addRepositoryRootToPath() -> None:
+    """Developer checkout: put the repository root on ``sys.path`` so that ``import heatmap_landmarks`` works.
+
+    Slicer puts this module's own folder on ``sys.path`` (so ``CardiacLandmarkGANLib``
+    imports), not its parent; adding the repository root to *Additional module
+    paths* does not help, since it holds no module file. A built extension
+    installs ``heatmap_landmarks`` beside the module file, so there is nothing
+    to do there.
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.isfile(os.path.join(root, "heatmap_landmarks", "__init__.py")) and root not in sys.path:
+        sys.path.insert(0, root)
+
+
+_addRepositoryRootToPath()
+
+from heatmap_landmarks.mrml.widget import HeatmapModuleWidgetMixin, path_or_none  # noqa: E402
 
 # Re-exported so that scripts can use ``CardiacLandmarkGAN.CardiacLandmarkGANLogic()``.
-from CardiacLandmarkGANLib.logic import CardiacLandmarkGANLogic, CardiacLandmarkGANResult  # noqa: F401
+from CardiacLandmarkGANLib.logic import CardiacLandmarkGANLogic, CardiacLandmarkGANResult  # noqa: E402, F401
 
 SCRIPTING_EXAMPLE = """import CardiacLandmarkGAN
 logic = CardiacLandmarkGAN.CardiacLandmarkGANLogic()

@@ -8,6 +8,7 @@ formats) live in the ``heatmap_landmarks`` package.
 import logging
 import os
 import pathlib
+import sys
 from typing import Annotated, Optional, Union
 
 import qt
@@ -23,8 +24,25 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from heatmap_landmarks.mrml.widget import HeatmapModuleWidgetMixin, path_or_none
-from SutureDetectionLib.logic import SutureDetectionLogic
+
+def _addRepositoryRootToPath() -> None:
+    """Developer checkout: put the repository root on ``sys.path`` so that ``import heatmap_landmarks`` works.
+
+    Slicer puts this module's own folder on ``sys.path`` (so ``SutureDetectionLib``
+    imports), not its parent; adding the repository root to *Additional module
+    paths* does not help, since it holds no module file. A built extension
+    installs ``heatmap_landmarks`` beside the module file, so there is nothing
+    to do there.
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.isfile(os.path.join(root, "heatmap_landmarks", "__init__.py")) and root not in sys.path:
+        sys.path.insert(0, root)
+
+
+_addRepositoryRootToPath()
+
+from heatmap_landmarks.mrml.widget import HeatmapModuleWidgetMixin, path_or_none  # noqa: E402
+from SutureDetectionLib.logic import SutureDetectionLogic  # noqa: E402
 
 
 #
