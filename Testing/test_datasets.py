@@ -14,6 +14,7 @@ import pytest
 import SimpleITK as sitk
 
 from heatmap_landmarks.errors import InputError, OutputExistsError
+from heatmap_landmarks.testing import realdata_root
 from training.datasets import (
     DatasetReport,
     SubmissionEntry,
@@ -626,3 +627,109 @@ def test_stacom_dicom_fixture_tags_are_realistic():
     tags = {k: reader.GetMetaData(k).strip() for k in keys}
     assert tags == {"0008|0060": "MR", "0010|0020": "DET0000101", "0020|0013": "2", "0028|0030": "1.5\\1.25",
                     "0018|0050": "8", "0018|1060": "0"}
+
+
+# -- ACDC expert masks -> landmarks ---------------------------------------------------------------
+def _disc(shape, centre, radius):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy - centre[1]) ** 2 + (xx - centre[0]) ** 2 <= radius ** 2
+
+
+def _acdc_mask_slice(shape=(48, 40), lv=(24.0, 24.0)):
+    """ACDC values: RV crescent on the left (1), myocardium ring (2), LV cavity (3)."""
+    mask = np.zeros(shape, np.uint8)
+    ring = _disc(shape, lv, 14) & ~_disc(shape, lv, 9)
+    mask[ring & (np.mgrid[: shape[0], : shape[1]][1] < lv[0] - 4)] = 1
+    mask[_disc(shape, lv, 9)] = 2
+    mask[_disc(shape, lv, 6)] = 3
+    return mask
+
+
+def _write_acdc_gt_patient(folder: Path, masks: np.ndarray, *, group="NOR", spacing=(1.5, 1.5, 10.0)):
+    folder.mkdir(parents=True)
+    (folder / "Info.cfg").write_text(f"ED: 1\nES: 5\nGroup: {group}\nHeight: 170\nNbFrame: 10\nWeight: 70\n")
+    image = np.where(masks == 3, 200.0, np.where(masks == 2, 60.0, np.where(masks == 1, 180.0, 20.0)))
+    for stem, array in ((f"{folder.name}_frame01", image.astype(np.float32)), (f"{folder.name}_frame01_gt", masks)):
+        img = sitk.GetImageFromArray(array)
+        img.SetSpacing(spacing)
+        sitk.WriteImage(img, str(folder / f"{stem}.nii.gz"))
+
+
+def test_acdc_gt_masks_give_rvi_and_lvc(tmp_path):
+    stack = np.stack([_acdc_mask_slice(), np.zeros((48, 40), np.uint8), _acdc_mask_slice()])
+    stack[2][stack[2] == 1] = 0  # a slice whose RV does not reach the LV: no insertions, LVC kept
+    _write_acdc_gt_patient(tmp_path / "patient001", stack)
+    rep = DatasetReport("ACDC")
+    samples = list(iter_acdc_dataset(tmp_path, labels="gt", report=rep))
+    assert [s.slice_index for s in samples] == [0, 1, 2] and all(s.absent_known for s in samples)
+    first = samples[0].landmarks
+    assert first["LVC"].tolist() == [24.0, 24.0]
+    assert first["RVI-1"][1] < 24 < first["RVI-2"][1]  # anterior (up) is RVI-1
+    assert all(np.isnan(samples[1].landmarks[n]).all() for n in ("RVI-1", "RVI-2", "LVC"))
+    assert np.isnan(samples[2].landmarks["RVI-1"]).all() and np.isfinite(samples[2].landmarks["LVC"]).all()
+    assert samples[0].label.shape == (48, 40) and samples[0].n_slices == 3 and samples[0].group == "NOR"
+    assert rep.notes["slices with both RVIs"] == 1 and rep.notes["slices without RVI"] == 2
+    assert rep.notes["slices without LV cavity"] == 1
+
+
+def test_acdc_gt_bad_mask_values_name_the_file(tmp_path):
+    stack = _acdc_mask_slice()[None].copy()
+    stack[0, 0, 0] = 7
+    _write_acdc_gt_patient(tmp_path / "patient001", stack)
+    with pytest.raises(InputError, match="mask values other than 0/1/2/3 found: 7") as info:
+        load_acdc_patient(tmp_path / "patient001", labels="gt")
+    assert "patient001_frame01_gt.nii.gz" in str(info.value)
+
+
+def test_acdc_gt_frame_without_mask_is_reported(tmp_path):
+    _write_acdc_gt_patient(tmp_path / "patient001", _acdc_mask_slice()[None])
+    (tmp_path / "patient001" / "patient001_frame01_gt.nii.gz").rename(tmp_path / "patient001" / "elsewhere.nii.gz")
+    rep = DatasetReport("ACDC")
+    with pytest.raises(InputError, match="no frame image has a matching \\*_gt.nii.gz"):
+        load_acdc_patient(tmp_path / "patient001", labels="gt", report=rep)
+    assert [s.category for s in rep.skipped] == ["frame without masks"]
+
+
+def test_stratified_split_takes_the_same_number_per_stratum():
+    groups = [f"p{i:02d}" for i in range(20) for _ in range(3)]  # 3 slices per patient
+    strata = ["ABCD"[i % 4] for i in range(20) for _ in range(3)]
+    sp = splits.stratified_split(groups, strata, test_per_stratum=2, val_per_stratum=1, seed=3)
+    stratum = {g: s for g, s in zip(groups, strata)}
+    for part, n in ((sp.test_groups, 2), (sp.val_groups, 1), (sp.train_groups, 2)):
+        assert sorted(stratum[g] for g in part) == sorted("ABCD" * n)
+    assert not set(sp.test_groups) & set(sp.val_groups) and not set(sp.train_groups) & set(sp.test_groups)
+    assert sorted(sp.train + sp.val + sp.test) == list(range(60))
+    again = splits.stratified_split(groups, strata, test_per_stratum=2, val_per_stratum=1, seed=3)
+    assert again.test_groups == sp.test_groups
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        (dict(test_per_stratum=3, val_per_stratum=2), "has 5 groups; need more than 5"),
+        (dict(test_per_stratum=-1, val_per_stratum=1), "must be >= 0"),
+    ],
+)
+def test_stratified_split_errors(kwargs, fragment):
+    groups = [f"p{i}" for i in range(10)]
+    with pytest.raises(InputError, match=fragment):
+        splits.stratified_split(groups, ["A", "B"] * 5, **kwargs)
+
+
+def test_stratified_split_refuses_a_group_in_two_strata():
+    with pytest.raises(InputError, match="has two strata"):
+        splits.stratified_split(["p1", "p1", "p2"], ["A", "B", "A"], test_per_stratum=0, val_per_stratum=0)
+
+
+def test_real_acdc_masks_load(tmp_path):
+    root = realdata_root() / "acdc" / "training"
+    if not root.is_dir():
+        pytest.skip(f"real ACDC folder {root} is absent (only in the development environment)")
+    rep = DatasetReport("ACDC")
+    samples = list(iter_acdc_dataset(root, labels="gt", report=rep, patients={"patient001", "patient099"}))
+    assert rep.loaded["patient"] == 2 and not rep.skipped
+    both = [s for s in samples if np.isfinite(s.landmarks["RVI-1"]).all()]
+    assert len(both) >= 0.6 * len(samples)
+    for s in both:  # ACDC is stored with anterior up and the RV on the left of the LV
+        assert s.landmarks["RVI-1"][1] < s.landmarks["RVI-2"][1]
+        assert min(s.landmarks["RVI-1"][0], s.landmarks["RVI-2"][0]) < s.landmarks["LVC"][0]

@@ -1,7 +1,6 @@
 """Tests of heatmap_landmarks.io: every format round trip with exact RAS, bad inputs, real DICOMs."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import SimpleITK as sitk
 from heatmap_landmarks.errors import InputError, OutputExistsError
 from heatmap_landmarks.geometry import LPS_TO_RAS, Geometry
 from heatmap_landmarks.io import Image, read_image, read_image_series, read_rgb_frame, write_image
+from heatmap_landmarks.testing import realdata_root
 
 
 # ---------------------------------------------------------------------------
@@ -79,8 +79,7 @@ def _write_dicom_slice(path: Path, pixels: np.ndarray, geometry: Geometry, k: fl
 
 
 def _realdata() -> Path:
-    env = os.environ.get("HEATMAP_LANDMARKS_REALDATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "realdata"
+    return realdata_root()
 
 
 def _real_dicoms():

@@ -18,7 +18,20 @@ import numpy as np
 
 from .errors import PathLike
 
-__all__ = ["make_spot_detector", "draw_spot_frame"]
+__all__ = ["make_spot_detector", "draw_spot_frame", "realdata_root"]
+
+#: Environment variable that points the tests and evaluation scripts at the real-data folder.
+REALDATA_ENV = "HEATMAP_LANDMARKS_REALDATA"
+
+
+def realdata_root() -> Path:
+    """Folder of the real images used for validation (``$HEATMAP_LANDMARKS_REALDATA``, else
+    ``../shared/realdata`` beside the repository). It is never part of the project; callers
+    skip when it is absent."""
+    import os
+
+    env = os.environ.get(REALDATA_ENV)
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "realdata"
 
 
 def make_spot_detector(folder: PathLike, *, name: str = "spot_detector", gain: float = 20.0,
