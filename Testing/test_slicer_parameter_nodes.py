@@ -29,7 +29,8 @@ def parameter_node_classes(module: str) -> list[ast.ClassDef]:
 
 
 def fields(cls: ast.ClassDef) -> dict[str, ast.expr]:
-    return {n.target.id: n.annotation for n in cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+    return {n.target.id: n.annotation for n in cls.body
+            if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
 
 
 def unannotated(annotation: ast.expr) -> ast.expr:

@@ -42,7 +42,7 @@ from .sequences import (
     sequence_from_frames,
     sequence_index_values,
 )
-from .tables import columns_from_table, table_from_rows
+from .tables import columns_from_table, layout_with_table, show_table, table_from_rows
 from .volumes import (
     array_from_volume_node,
     fill_volume_node,
@@ -56,8 +56,8 @@ __all__ = [
     "close_headless_scene", "columns_from_table", "configure_heatmap_display", "create_fiducials",
     "ensure_scene", "ensure_slice_views", "fiducials_from_sequence", "fiducials_to_arrays", "fill_volume_node",
     "format_confidence", "frames_from_sequence", "hide_heatmap_overlay", "in_slicer_app", "inferno_color_node",
-    "inferno_rgba", "load_markups_json", "load_sequence", "load_volume_node", "new_headless_scene",
+    "inferno_rgba", "layout_with_table", "load_markups_json", "load_sequence", "load_volume_node", "new_headless_scene",
     "parse_confidence", "save_markups_json", "save_sequence", "save_volume_node", "sequence_from_frames",
-    "sequence_index_values", "set_fiducial_color", "set_overlay_opacity", "show_heatmap_overlay",
+    "sequence_index_values", "set_fiducial_color", "set_overlay_opacity", "show_heatmap_overlay", "show_table",
     "table_from_rows", "unique_name", "update_fiducials", "volume_node_from_array",
 ]

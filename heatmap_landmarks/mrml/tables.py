@@ -4,10 +4,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import slicer
 import vtk
 
 from ..errors import InputError
-from .scene import add_new_node, resolve_scene
+from .scene import add_new_node, application_logic, in_slicer_app, module_logic, resolve_scene
+
+_SELECTION_NODE_ID = "vtkMRMLSelectionNodeSingleton"
 
 
 def _vtk_column(name: str, values: Sequence):
@@ -68,3 +71,49 @@ def columns_from_table(node) -> dict[str, list]:
         column = table.GetColumn(c)
         result[column.GetName()] = [column.GetValue(r) for r in range(column.GetNumberOfValues())]
     return result
+
+
+def layout_with_table(layout: int, scene=None) -> int:
+    """The view layout most like ``layout`` that has a table view (``layout`` itself when it has one).
+
+    Slicer's Tables logic decides (``GetLayoutWithTable``, as SegmentStatistics uses it).
+
+    >>> import slicer
+    >>> L = slicer.vtkMRMLLayoutNode
+    >>> layout_with_table(L.SlicerLayoutConventionalView) == L.SlicerLayoutFourUpTableView
+    True
+    >>> layout_with_table(L.SlicerLayoutFourUpTableView) == L.SlicerLayoutFourUpTableView
+    True
+    """
+    logic = module_logic("Tables", scene) if in_slicer_app() else None
+    return int((logic or slicer.vtkSlicerTablesLogic).GetLayoutWithTable(int(layout)))
+
+
+def show_table(table_node) -> int:
+    """Show ``table_node`` in a table view, first switching to a layout that has one; returns the layout.
+
+    ``PropagateTableSelection`` only fills table views that exist, and
+    Slicer's default layouts have none, so the layout is switched first
+    (inside Slicer through the layout manager; in a headless scene through its
+    layout node, if it has one).
+    """
+    scene = table_node.GetScene()
+    if scene is None:
+        raise InputError(None, f"table '{table_node.GetName()}' is not in a scene")
+    layout = -1
+    manager = slicer.app.layoutManager() if in_slicer_app() else None
+    if manager is not None:
+        layout = layout_with_table(manager.layout, scene)
+        manager.setLayout(layout)
+    else:
+        layout_node = scene.GetFirstNodeByClass("vtkMRMLLayoutNode")
+        if layout_node is not None:
+            layout = layout_with_table(layout_node.GetViewArrangement(), scene)
+            layout_node.SetViewArrangement(layout)
+    selection = scene.GetNodeByID(_SELECTION_NODE_ID)
+    app_logic = application_logic(scene)
+    if selection is not None:
+        selection.SetActiveTableID(table_node.GetID())
+    if app_logic is not None:
+        app_logic.PropagateTableSelection()
+    return layout

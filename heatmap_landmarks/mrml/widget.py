@@ -35,6 +35,7 @@ import slicer
 import vtk
 
 from .dependencies import ensure_dependencies, torch_available
+from .tables import show_table
 
 __all__ = ["HeatmapModuleWidgetMixin", "cuda_available", "path_or_none", "progress_percent"]
 
@@ -267,7 +268,5 @@ class HeatmapModuleWidgetMixin:
 
     @staticmethod
     def showTable(tableNode) -> None:
-        """Show ``tableNode`` in the layout's table view."""
-        applicationLogic = slicer.app.applicationLogic()
-        applicationLogic.GetSelectionNode().SetActiveTableID(tableNode.GetID())
-        applicationLogic.PropagateTableSelection()
+        """Show ``tableNode`` in a table view, switching to a layout with one first (:func:`.tables.show_table`)."""
+        show_table(tableNode)
