@@ -62,7 +62,7 @@ class CardiacLandmarkGAN(ScriptedLoadableModule):
         self.parent.title = _("Cardiac Landmark GAN")
         self.parent.categories = ["Cardiac"]
         self.parent.dependencies = ["Sequences", "Markups"]
-        self.parent.contributors = ["Heatmap Landmarks team"]
+        self.parent.contributors = ["Heatmap Landmarks maintainers (SlicerHeatmapLandmarks project)"]
         self.parent.helpText = _("""
 Detects cardiac MR landmarks with a U-Net heatmap generator trained as a GAN:
 <ul>

@@ -54,7 +54,7 @@ class SutureDetection(ScriptedLoadableModule):
         self.parent.title = _("Suture Detection")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Endoscopy")]
         self.parent.dependencies = ["Sequences", "Markups"]
-        self.parent.contributors = ["Heatmap Landmarks team"]
+        self.parent.contributors = ["Heatmap Landmarks maintainers (SlicerHeatmapLandmarks project)"]
         self.parent.helpText = _("""
 Detects suture entry points on endoscopic colour frames of mitral valve repair, or on every frame of a video
 loaded as a sequence, with a ResNeXt U-Net heatmap network (any number of sutures, zero included).
