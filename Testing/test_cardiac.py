@@ -10,7 +10,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "CardiacLandmarkGAN"))
 
-from CardiacLandmarkGANLib.testdata import blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
+from CardiacLandmarkGANLib.testdata import SAX_BLOBS, blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
 from heatmap_landmarks.cardiac import (  # noqa: E402
     _basal_end,
     choose_view,
@@ -150,3 +150,39 @@ def test_cuda_gives_the_cpu_points(cards):
         predictor = load_predictors("lax", str(cards["lax"]), device=device)["lax"]
         results[device] = detect_cardiac(lambda t: (frames[t:t + 1], G), 4, predictor).points
     np.testing.assert_allclose(results["cuda"], results["cpu"], atol=1e-3)
+
+
+# -- naming the RV insertions by patient geometry -----------------------------------------------------
+ANTERIOR_UP_GEOMETRY = Geometry(direction=np.diag([1.0, -1.0, -1.0]))  # rows run posterior: up is anterior
+ANTERIOR_DOWN_GEOMETRY = Geometry(direction=np.eye(3))                  # a mirrored acquisition: up is posterior
+NO_ORIENTATION = Geometry(direction=np.diag([-1.0, -1.0, 1.0]))         # identity in LPS, as on ACDC files
+
+
+@pytest.mark.parametrize(
+    "geometry, renamed, note",
+    [
+        (ANTERIOR_UP_GEOMETRY, False, "named by patient geometry"),
+        (ANTERIOR_DOWN_GEOMETRY, True, "named by patient geometry"),
+        (NO_ORIENTATION, False, "has no patient orientation"),
+    ],
+)
+def test_rv_insertions_are_named_by_patient_geometry(cards, geometry, renamed, note):
+    predictor = load_predictors("sax", str(cards["sax"]))["sax"]
+    frame = blob_frame((64, 64), list(blob_points("sax").values()))[None]
+    det = detect_cardiac(lambda t: (frame, geometry), 1, predictor)
+    upper, lower = np.array(SAX_BLOBS["RVI-1"]), np.array(SAX_BLOBS["RVI-2"])  # RVI-1 blob is the upper one
+    got1, got2 = det.points[0, 0, 0], det.points[0, 0, 1]
+    if renamed:
+        upper, lower = lower, upper
+    np.testing.assert_allclose(got1, upper, atol=0.2)
+    np.testing.assert_allclose(got2, lower, atol=0.2)
+    if geometry is not NO_ORIENTATION:  # RVI-1 is the more anterior point in RAS
+        assert det.ras[0, 0, 0, 1] > det.ras[0, 0, 1, 1]
+    assert any(note in n for n in det.notes)
+
+
+def test_has_patient_orientation():
+    from heatmap_landmarks.cardiac import has_patient_orientation
+
+    assert not has_patient_orientation(NO_ORIENTATION)
+    assert has_patient_orientation(ANTERIOR_UP_GEOMETRY) and has_patient_orientation(ANTERIOR_DOWN_GEOMETRY)

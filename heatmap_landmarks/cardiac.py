@@ -438,6 +438,50 @@ def _sax_labels(points, names, basal_end: int) -> np.ndarray:
     return labels
 
 
+#: RAS direction of an image whose header carries no orientation (identity in ITK's LPS), e.g. ACDC.
+_NO_ORIENTATION = np.diag([-1.0, -1.0, 1.0])
+#: Below this difference in the anterior (A) coordinate, mm, the two insertions are not told apart by geometry.
+MIN_ANTERIOR_SEPARATION_MM = 2.0
+
+
+def has_patient_orientation(geometry: Geometry) -> bool:
+    """False when the header's direction is the identity (no scanner orientation, as on ACDC files,
+    PNGs and most research exports); True for any other, e.g. a real oblique short-axis plane."""
+    return not np.allclose(geometry.direction, _NO_ORIENTATION, atol=1e-6)
+
+
+def name_insertions_by_anatomy(points, confidence, ras, names, *,
+                               min_separation_mm: float = MIN_ANTERIOR_SEPARATION_MM) -> tuple[int, int]:
+    """Name the two RV insertions by patient geometry: the anterior one (larger RAS A) is RVI-1.
+
+    ``points (..., L, 2)``, ``confidence (..., L)`` and ``ras (..., L, 3)`` are swapped
+    in place where the network's RVI-1 is the posterior one. Slices where the two
+    differ by less than ``min_separation_mm`` in A keep the network's names.
+    Returns ``(swapped, decided)``: slices renamed, and slices where geometry decided.
+
+    >>> pts = np.array([[[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]]); conf = np.array([[0.9, 0.8, 0.7]])
+    >>> ras = np.array([[[0.0, -10.0, 0.0], [0.0, 15.0, 0.0], [0.0, 0.0, 0.0]]])
+    >>> name_insertions_by_anatomy(pts, conf, ras, ["RVI-1", "RVI-2", "LVC"]), pts[0, 0].tolist()
+    ((1, 1), [2.0, 2.0])
+    """
+    names = list(names)
+    if "RVI-1" not in names or "RVI-2" not in names:
+        return 0, 0
+    i, j = names.index("RVI-1"), names.index("RVI-2")
+    a_i, a_j = ras[..., i, 1], ras[..., j, 1]
+    both = np.isfinite(a_i) & np.isfinite(a_j)
+    decided = both & (np.abs(a_i - a_j) >= min_separation_mm)
+    swap = decided & (a_i < a_j)
+    for arr, sel in ((points, swap[..., None]), (confidence, swap), (ras, swap[..., None])):
+        a, b = arr[..., i].copy() if arr is confidence else arr[..., i, :].copy(), \
+            arr[..., j].copy() if arr is confidence else arr[..., j, :].copy()
+        if arr is confidence:
+            arr[..., i], arr[..., j] = np.where(sel, b, a), np.where(sel, a, b)
+        else:
+            arr[..., i, :], arr[..., j, :] = np.where(sel, b, a), np.where(sel, a, b)
+    return int(swap.sum()), int(decided.sum())
+
+
 def detect_cardiac(volume_at: VolumeAt, n_times: int, predictor, *, view: str | None = None,
                    on_heatmap: Callable[[int, np.ndarray, Geometry], None] | None = None,
                    progress: ProgressFn | None = None, should_cancel: Callable[[], bool] | None = None,
@@ -544,6 +588,15 @@ def detect_cardiac(volume_at: VolumeAt, n_times: int, predictor, *, view: str | 
     report(total, "done")
 
     basal_end = None
+    if view == "sax" and {"RVI-1", "RVI-2"} <= set(names):
+        if has_patient_orientation(first_geometry):
+            swapped, decided = name_insertions_by_anatomy(points, conf, ras, names)
+            notes.append(f"RV insertions named by patient geometry (RVI-1 is the more anterior one) on {decided} "
+                         f"slice(s); the network's own names were swapped on {swapped} of them")
+        else:
+            notes.append("the image has no patient orientation (identity direction): RV insertions are named by the "
+                         "model's convention, the display orientation of short-axis views (anterior up, RV on the "
+                         "left of the LV); a mirrored or rotated image would need its real orientation")
     if view == "sax":
         if z_count > 1:
             basal_end = _basal_end(points, conf, names)
