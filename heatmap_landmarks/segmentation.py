@@ -157,7 +157,7 @@ def _arc_ends(angles: np.ndarray, flags: np.ndarray, merge_deg: float) -> tuple[
     best = None
     for j, g in enumerate(wide):
         first = (int(g) + 1) % ids.size
-        last = int(wide[j - 1]) if j else int(wide[-1])  # the arc ends where the previous wide gap opens
+        last = int(wide[(j + 1) % wide.size])  # the arc runs on until the next wide gap opens
         span = float((a[last] - a[first]) % 360.0)
         if best is None or span > best[2]:
             best = (int(ids[first]), int(ids[last]), span)
