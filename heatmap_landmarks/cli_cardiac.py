@@ -26,6 +26,7 @@ replaced without ``--overwrite``.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io as _stdio
 import math
@@ -35,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -215,6 +217,78 @@ def _write_text(path: Path, text: str) -> None:
         f.write(text)
 
 
+def write_landmark_files(folder: Path, names: dict, rows: list[dict], measurements: list[dict], kind: str) -> bool:
+    """Write the landmark CSV, the measurements CSV and the Slicer point list into ``folder``.
+
+    Args:
+        names: :func:`output_names` (``csv``, ``measurements``, ``markups`` are used).
+        rows: :func:`landmark_rows`; measurements: :func:`measurement_rows`.
+        kind: the input's kind (``"2d+t"`` describes points by frame, otherwise by slice).
+    Returns:
+        whether the ``.mrk.json`` was written (False without slicer-core).
+    """
+    folder = Path(folder)
+    _write_text(folder / names["csv"], _csv_text(LANDMARK_COLUMNS, rows))
+    _write_text(folder / names["measurements"], _csv_text(MEASUREMENT_COLUMNS, measurements))
+    return _save_markups(folder / names["markups"], rows, kind)
+
+
+def write_contact_sheet(path: Path, frames: np.ndarray, heatmaps: np.ndarray, rows: list[dict]) -> None:
+    """Save :func:`contact_sheet` of ``frames (F, H, W)`` and ``heatmaps (F, H, W)`` in [0, 1] as a PNG."""
+    import cv2
+
+    sheet = contact_sheet(frames, heatmaps, rows)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise InputError(path, "could not encode the contact sheet")
+    Path(path).write_bytes(png.tobytes())
+
+
+@contextlib.contextmanager
+def staged_outputs(out: Path, names: dict, *, overwrite: bool = False) -> Iterator[tuple[Path, dict]]:
+    """All-or-nothing publishing of a run's files into the folder ``out``.
+
+    Yields ``(staging, files)``: write the files named in ``names`` (kind -> file
+    name) into the hidden folder ``staging`` inside ``out``. When the block ends
+    without an exception, every one of them that exists there is moved into
+    ``out`` and recorded in ``files`` (kind -> final path); the staging folder is
+    removed in every case, so a failure leaves nothing partial. Existing files
+    are only replaced with ``overwrite``.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".cardiac-partial-", dir=out))
+    files: dict = {}
+    try:
+        yield staging, files
+        for kind, file_name in names.items():
+            if (staging / file_name).exists():
+                refuse_overwrite(out / file_name, overwrite)  # someone may have written it meanwhile
+                os.replace(staging / file_name, out / file_name)
+                files[kind] = out / file_name
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def image_volumes(image):
+    """``(volume_at, n_times)`` of an :class:`~heatmap_landmarks.io.Image` for :func:`detect_cardiac`.
+
+    A ``"2d+t"`` cine is ``F`` time points of one slice (``volume_at(t)`` gives
+    ``(1, H, W)``); a 2D image or a 3D stack is one time point of ``F`` slices.
+    """
+    array = image.array
+    if image.kind == "2d+t":
+        def volume_at(t):
+            return array[t:t + 1], image.geometry
+
+        return volume_at, image.n_frames
+
+    def volume_at(_t):
+        return array, image.geometry
+
+    return volume_at, 1
+
+
 # ---------------------------------------------------------------------------
 # the cardiac command
 # ---------------------------------------------------------------------------
@@ -267,17 +341,7 @@ def detect_file(input_path, out, *, view: str = "auto", weights=None, device: st
     image = read_image(input_path, rgb="grey")  # bad input fails here, before the model is loaded
     source = os.fspath(input_path)
     array = image.array
-    if image.kind == "2d+t":
-        n_times = image.n_frames
-
-        def volume_at(t):
-            return array[t:t + 1], image.geometry
-    else:
-        n_times = 1
-
-        def volume_at(_t):
-            return array, image.geometry
-
+    volume_at, n_times = image_volumes(image)
     if predictors is None:
         predictors = load_predictors(view, weights, device=device, batch_size=batch_size, rotations=rotations)
     chosen, scores = choose_view(predictors, volume_at, n_times, source=source)
@@ -298,28 +362,10 @@ def detect_file(input_path, out, *, view: str = "auto", weights=None, device: st
     rows = landmark_rows(detections, image.kind)
     measurements = measurement_rows(detections, image.kind)
 
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".cardiac-partial-", dir=out))
-    try:
-        _write_text(staging / names["csv"], _csv_text(LANDMARK_COLUMNS, rows))
-        _write_text(staging / names["measurements"], _csv_text(MEASUREMENT_COLUMNS, measurements))
+    with staged_outputs(out, names, overwrite=overwrite) as (staging, files):
+        markups_written = write_landmark_files(staging, names, rows, measurements, image.kind)
         write_image(staging / names["heatmap"], heatmap, image.geometry, kind=image.kind, overwrite=True)
-        import cv2
-
-        sheet = contact_sheet(array, heatmap, rows)
-        ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise InputError(out / names["overlay"], "could not encode the contact sheet")
-        (staging / names["overlay"]).write_bytes(png.tobytes())
-        markups_written = _save_markups(staging / names["markups"], rows, image.kind)
-        files = {}
-        for kind, file_name in names.items():
-            if (staging / file_name).exists():
-                refuse_overwrite(out / file_name, overwrite)  # someone may have written it meanwhile
-                os.replace(staging / file_name, out / file_name)
-                files[kind] = out / file_name
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        write_contact_sheet(staging / names["overlay"], array, heatmap, rows)
     return {"view": chosen, "view_scores": scores, "detections": detections, "image": image, "landmarks": rows,
             "measurements": measurements, "files": files, "seconds": time.perf_counter() - started,
             "notes": list(detections.notes), "markups_written": markups_written}
