@@ -101,6 +101,17 @@ STATE_FILE = "state.safetensors"
 
 
 # --------------------------------------------------------------------------- networks
+#: What a model card says about each real dataset it was trained on: citation and terms of use.
+DATASET_TERMS = {
+    "acdc": (". Data: ACDC training set, Automated Cardiac Diagnosis Challenge (MICCAI 2017); cite O. Bernard et al., "
+             "'Deep Learning Techniques for Automatic MRI Cardiac Multi-Structures Segmentation and Diagnosis: Is the "
+             "Problem Solved?', IEEE TMI 37(11):2514-2525, 2018. The ACDC data may be used for research only, not "
+             "for commercial purposes."),
+    "stacom": (". Data: STACOM 2011 LV landmark data (Cardiac Atlas Project); see the Cardiac Atlas Project's terms "
+               "of use."),
+}
+
+
 def build_networks(cfg: CardiacTrainConfig) -> tuple[CardiacGenerator, PatchDiscriminator | None]:
     """Generator (and discriminator unless ``loss.adversarial`` is false), channels from view and mode."""
     n_out = 1 if cfg.model.heatmap_mode == "single" else len(cfg.data.landmark_names)
@@ -572,7 +583,7 @@ class Trainer:
                              f"augmentation; validation seeds {d.val_seeds} ('{d.val_randomisation}'). "
                              "No real patient data.")
         else:
-            training_data = self.data_note
+            training_data = self.data_note + DATASET_TERMS.get(d.source, "")
         if self.init_card is not None:
             training_data = (f"fine-tuned from {self.init_card.name} ({self.cfg.model.init_from}), itself trained on: "
                              f"{self.init_card.training_data} | Fine-tuning: {training_data}")
