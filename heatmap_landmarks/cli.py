@@ -2,9 +2,10 @@
 
     heatmap-landmarks cardiac INPUT --view sax|lax --out DIR [--weights FILE] [--device cpu|cuda]
     heatmap-landmarks sutures INPUT --out DIR [--weights FILE] [--device cpu|cuda]
+    heatmap-landmarks from-segmentation LABELMAP [--image IMAGE] [--labels RV,MYO,LV] [--view sax|lax] --out DIR
     heatmap-landmarks demo [--out DIR]
 
-Each subcommand lives in its own module (``cli_cardiac``, ``cli_sutures``)
+Each subcommand lives in its own module (``cli_cardiac``, ``cli_sutures``, ``cli_segmentation``)
 and registers itself through ``add_parser(subparsers)``; its handler returns
 an exit code. Any :class:`~heatmap_landmarks.errors.InputError` is printed as
 one line on stderr and the command exits with status 2.
@@ -37,7 +38,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, default_out: str | 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import cli_cardiac, cli_sutures
+    from . import cli_cardiac, cli_segmentation, cli_sutures
 
     parser = argparse.ArgumentParser(
         prog="heatmap-landmarks",
@@ -45,9 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{cardiac,sutures,demo}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{cardiac,sutures,from-segmentation,demo}")
     cli_cardiac.add_parser(sub)
     cli_sutures.add_parser(sub)
+    cli_segmentation.add_parser(sub)
     return parser
 
 

@@ -26,13 +26,22 @@ Long axis, 4-chamber (:func:`lax_landmarks_from_labels`)
 Label values are parameters, because datasets differ: :data:`ACDC_LABELS`
 (1 RV, 2 myocardium, 3 LV cavity) and :data:`MNMS2_LABELS` (1 LV, 2 myocardium,
 3 RV).
+
+Whole label maps (:func:`detections_from_labels`)
+    Every slice of every time point, handed over as :func:`~heatmap_landmarks.cardiac.detect_cardiac`
+    takes images (``volume_at(t)``), gives a :class:`~heatmap_landmarks.cardiac.CardiacDetections`
+    with the names, RAS positions and measurements a detection has, so results
+    from masks and from the model are written and compared the same way.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
+
+from .errors import InputError
 
 __all__ = [
     "ACDC_LABELS",
@@ -41,6 +50,7 @@ __all__ = [
     "MNMS2_LABELS",
     "SegmentationPoints",
     "anterior_direction_xy",
+    "detections_from_labels",
     "lax_landmarks_from_labels",
     "sax_landmarks_from_labels",
 ]
@@ -311,3 +321,206 @@ def lax_landmarks_from_labels(label, labels: LabelValues = MNMS2_LABELS, *, cove
     if why is not None:
         out.absent["MV-1"] = out.absent["MV-2"] = why
     return out
+
+
+def _runs(values) -> str:
+    """``[0, 1, 2, 5, 7, 8]`` -> ``"0-2, 5, 7-8"``."""
+    values = sorted(int(v) for v in values)
+    parts, start = [], None
+    for i, v in enumerate(values):
+        if start is None:
+            start = v
+        if i + 1 == len(values) or values[i + 1] != v + 1:
+            parts.append(str(start) if start == v else f"{start}-{v}")
+            start = None
+    return ", ".join(parts)
+
+
+def _check_volume(volume, source, t: int) -> np.ndarray:
+    """``(Z, H, W)`` label voxels as int64, or :class:`InputError` naming the first bad value."""
+    arr = np.asarray(volume)
+    if arr.ndim != 3:
+        raise InputError(source, f"expected a label map of (slices, rows, columns), got shape {arr.shape}")
+    if arr.dtype.kind not in "buif":
+        raise InputError(source, f"label values must be integers, got {arr.dtype}")
+    if arr.dtype.kind == "f":
+        where = "" if t == 0 else f" at time point {t}"
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise InputError(source, f"label map holds {int(bad.sum())} NaN or infinite value(s){where}")
+        off = np.abs(arr - np.rint(arr)) > 1e-3
+        if off.any():
+            z, y, x = (int(v) for v in np.argwhere(off)[0])
+            n = int(off.sum())
+            raise InputError(source, f"label map holds non-integer values{where} ({n} voxel{'s' * (n != 1)}, e.g. "
+                                     f"{float(arr[z, y, x]):g} at slice {z}, row {y}, column {x}): an image, "
+                                     f"not a label map?")
+        arr = np.rint(arr)
+    return arr.astype(np.int64, copy=False)
+
+
+def detections_from_labels(volume_at, n_times: int, *, view: str = "sax", labels: LabelValues = ACDC_LABELS,
+                           anterior_xy=None, source=None):
+    """Landmarks of every slice of a label map, as a :class:`~heatmap_landmarks.cardiac.CardiacDetections`.
+
+    Args:
+        volume_at: ``t -> ((Z, H, W) integer labels, Geometry)``, as for
+            :func:`~heatmap_landmarks.cardiac.detect_cardiac` (a 2D+t cine is ``n_times``
+            volumes of one slice; a stack one volume of ``Z`` slices). Whole-number floats
+            are accepted.
+        n_times: number of time points (>= 1).
+        view: ``"sax"`` (:func:`sax_landmarks_from_labels`: RVI-1, RVI-2, LVC; on a stack the LV
+            centre of the basal/apical-most slice with one is named BCA/ACA as a detection names it,
+            the basal end being the one with more RV, :func:`_basal_end_by_rv_area`) or ``"lax"``
+            (:func:`lax_landmarks_from_labels`: MV-1, MV-2).
+        labels: the RV, myocardium and LV cavity values; each must occur somewhere.
+        anterior_xy: SAX only: ``(2,)`` pixel direction of anterior. None: from the first
+            geometry when it has a real patient orientation
+            (:func:`~heatmap_landmarks.cardiac.has_patient_orientation`, then
+            :func:`anterior_direction_xy`), else :data:`ANTERIOR_UP`, with a note saying so.
+        source: name of the label map, for messages.
+
+    Returns:
+        ``CardiacDetections`` with ``points (T, Z, L, 2)`` float32 pixels (x, y), ``ras
+        (T, Z, L, 3)`` float64 mm, NaN where absent; ``confidence (T, Z, L)`` NaN (the
+        points come from a mask, not a model); ``notes`` say which anterior rule was used
+        and where (and why) points are absent; ``weights`` is empty.
+
+    Raises:
+        InputError: non-integer, NaN or non-3D voxels, a label value that never occurs,
+            volumes of different shapes, or a bad ``view``.
+
+    >>> from heatmap_landmarks.geometry import Geometry
+    >>> lab = np.zeros((1, 40, 40), int)
+    >>> yy, xx = np.mgrid[:40, :40]
+    >>> r2 = (yy - 20) ** 2 + (xx - 24) ** 2
+    >>> lab[0][r2 <= 64], lab[0][r2 <= 25] = 2, 3
+    >>> lab[0][(r2 > 64) & (r2 <= 196) & (xx < 20)] = 1
+    >>> no_orientation = Geometry(direction=np.diag([-1.0, -1.0, 1.0]))  # identity in ITK's LPS, as ACDC's
+    >>> det = detections_from_labels(lambda t: (lab, no_orientation), 1)
+    >>> [(r["label"], r["y"]) for r in det.rows()]
+    [('RVI-1', 14.0), ('RVI-2', 26.0), ('LVC', 20.0)]
+    >>> det.notes[0][:40]
+    'the label map has no patient orientation'
+    """
+    from .cardiac import LAX_NAMES, SAX_NAMES, CardiacDetections, _sax_labels, has_patient_orientation
+
+    if view not in ("sax", "lax"):
+        raise InputError(None, f"view must be 'sax' or 'lax', got {view!r}")
+    if int(n_times) < 1:
+        raise InputError(source, "no time points to process")
+    started = time.perf_counter()
+    n_times = int(n_times)
+    names = list(SAX_NAMES if view == "sax" else LAX_NAMES)
+    notes: list[str] = []
+    absent: dict = {}  # (names, reason) -> [(t, z)]
+    points = ras = rv_area = None
+    seen = set()
+    ant = None
+    for t in range(n_times):
+        volume, geometry = volume_at(t)
+        vol = _check_volume(volume, source, t)
+        if points is None:
+            shape = vol.shape
+            points = np.full((n_times, shape[0], len(names), 2), np.nan, np.float32)
+            ras = np.full(points.shape[:3] + (3,), np.nan)
+            rv_area = np.zeros(points.shape[:2], np.int64)
+            if view == "sax":
+                ant, note = _anterior_rule(geometry, anterior_xy, has_patient_orientation)
+                notes.append(note)
+        elif vol.shape != shape:
+            raise InputError(source, f"time point {t} has shape {vol.shape}, time point 0 {shape}; every time "
+                                     f"point of a label map must have the same size")
+        seen.update(int(v) for v in np.unique(vol))
+        rv_area[t] = (vol == labels.rv).sum(axis=(1, 2))
+        for z in range(vol.shape[0]):
+            if view == "sax":
+                found = sax_landmarks_from_labels(vol[z], labels, anterior_xy=ant)
+            else:
+                found = lax_landmarks_from_labels(vol[z], labels)
+            for i, name in enumerate(names):
+                points[t, z, i] = found.get(name)
+            reasons: dict = {}
+            for name, why in found.absent.items():
+                reasons.setdefault(why, []).append(name)
+            for why, which in reasons.items():
+                absent.setdefault(("/".join(which), why), []).append((t, z))
+        ijk = np.concatenate([points[t].astype(np.float64),
+                              np.broadcast_to(np.arange(vol.shape[0], dtype=np.float64)[:, None, None],
+                                              points.shape[1:3] + (1,))], axis=-1)
+        ras[t] = geometry.pixel_to_ras(ijk.reshape(-1, 3)).reshape(ras.shape[1:])
+    missing = [f"{what} {value}" for what, value in (("RV", labels.rv), ("myocardium", labels.myo),
+                                                       ("LV cavity", labels.lv)) if value not in seen]
+    if missing:
+        present = ", ".join(str(v) for v in sorted(seen))
+        raise InputError(source, f"no voxel has the {' or '.join(missing)} label value (values present: {present}; "
+                                 f"label values RV,MYO,LV = {labels.rv},{labels.myo},{labels.lv})")
+    others = sorted(seen - {0, labels.rv, labels.myo, labels.lv})
+    if others:
+        notes.append(f"label value(s) {', '.join(map(str, others))} ignored (not RV, myocardium or LV cavity)")
+
+    z_count = points.shape[1]
+    basal_end = None
+    if view == "sax":
+        if z_count > 1:
+            basal_end = _basal_end_by_rv_area(rv_area)
+            if basal_end != 0:
+                notes.append(f"the RV is larger at the far end of the stack: slice {basal_end} is taken as basal "
+                             f"(BCA) and slice 0 as apical (ACA)")
+        else:
+            notes.append("single short-axis slice: the LV centre is named LVC (BCA/ACA need a stack of slices "
+                         "to tell base from apex)")
+        display = _sax_labels(points, names, basal_end or 0)
+    else:
+        display = np.empty(points.shape[:3], dtype=object)
+        display[...] = np.asarray(names, dtype=object)[None, None, :]
+    for (which, why), where in absent.items():
+        notes.append(f"{which} absent on {_where(where, n_times, z_count)}: {why}")
+    return CardiacDetections(view=view, names=names, points=points,
+                             confidence=np.full(points.shape[:3], np.nan, np.float32), ras=ras, labels=display,
+                             basal_end=basal_end, notes=notes, seconds=time.perf_counter() - started, weights=[])
+
+
+def _basal_end_by_rv_area(rv_area: np.ndarray) -> int:
+    """Slice index (0 or Z-1) of the basal end of a SAX stack: the end whose outer third of slices holds
+    more RV cavity pixels (summed over time; ``rv_area (T, Z)`` int). The RV narrows towards the apex, as
+    the detection's rule (which counts found insertions, :func:`~heatmap_landmarks.cardiac.detect_cardiac`)
+    also assumes; a mask measures it directly. A tie keeps slice 0 basal.
+
+    >>> _basal_end_by_rv_area(np.array([[0, 1400, 1200, 700, 200, 50]])), _basal_end_by_rv_area(np.zeros((1, 4)))
+    (0, 0)
+    >>> _basal_end_by_rv_area(np.array([[10, 300, 900, 1500]]))
+    3
+    """
+    per_slice = np.asarray(rv_area).sum(axis=0)
+    k = max(1, per_slice.size // 3)
+    return per_slice.size - 1 if per_slice[-k:].sum() > per_slice[:k].sum() else 0
+
+
+def _where(cells, n_times: int, z_count: int) -> str:
+    """Human list of ``(t, z)`` cells: slices of a stack, frames of a cine."""
+    if n_times == 1 and z_count == 1:
+        return "the slice"
+    if n_times == 1:
+        return "slice(s) " + _runs(z for _, z in cells)
+    if z_count == 1:
+        return "frame(s) " + _runs(t for t, _ in cells)
+    return "(time point, slice) " + ", ".join(f"({t}, {z})" for t, z in cells)
+
+
+def _anterior_rule(geometry, anterior_xy, has_patient_orientation) -> tuple[np.ndarray, str]:
+    """``(anterior (2,) pixels, note)`` for :func:`detections_from_labels`."""
+    if anterior_xy is not None:
+        ant = np.asarray(anterior_xy, dtype=np.float64).reshape(2)
+        return ant, f"RVI-1 is the insertion further along the given anterior direction ({ant[0]:.3g}, {ant[1]:.3g}) px"
+    if has_patient_orientation(geometry):
+        ant = anterior_direction_xy(geometry.direction, geometry.spacing[:2])
+        if ant is not None:
+            return ant, ("RV insertions named by patient geometry: RVI-1 is the more anterior one (larger RAS A); "
+                         f"anterior is ({ant[0]:.2f}, {ant[1]:.2f}) in pixel (x, y)")
+        return np.asarray(ANTERIOR_UP), ("anterior is nearly perpendicular to the slice plane, so the label map's "
+                                         "orientation cannot name the RV insertions: RVI-1 is the one nearer the top "
+                                         "of the image (anterior up assumed)")
+    return np.asarray(ANTERIOR_UP), ("the label map has no patient orientation (identity direction): RVI-1 is the "
+                                     "insertion nearer the top of the image (anterior up assumed, the display "
+                                     "convention of short-axis views, as on ACDC)")
