@@ -41,6 +41,7 @@ def _addRepositoryRootToPath() -> None:
 
 _addRepositoryRootToPath()
 
+from heatmap_landmarks.mrml.overlays import first_input_volume  # noqa: E402
 from heatmap_landmarks.mrml.widget import HeatmapModuleWidgetMixin, path_or_none  # noqa: E402
 
 # Re-exported so that scripts can use ``CardiacLandmarkGAN.CardiacLandmarkGANLogic()``.
@@ -157,7 +158,8 @@ class CardiacLandmarkGANParameterNode:
 
     inputVolume - a volume, or the proxy volume of a cine's sequence browser.
     view - "auto", "sax" or "lax".
-    weightsPath - a model card (.json) or .safetensors file; empty = the shipped demo weights.
+    weightsPath - a model card (.json) or .safetensors file; empty = the shipped demo weights (a str, not a
+        pathlib.Path: the Path connector would show an unset path as "."; the Widget keeps the field in step).
     device - "cpu" or "cuda".
     opacity - heatmap overlay opacity.
     heatmapThreshold - heatmap values below it are transparent.
@@ -166,7 +168,7 @@ class CardiacLandmarkGANParameterNode:
 
     inputVolume: vtkMRMLScalarVolumeNode
     view: Annotated[str, Choice(["auto", "sax", "lax"])] = "auto"
-    weightsPath: pathlib.Path
+    weightsPath: str = ""
     device: Annotated[str, Choice(["cpu", "cuda"])] = "cpu"
     opacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.6
     heatmapThreshold: Annotated[float, WithinRange(0.0, 0.95)] = 0.1
@@ -181,6 +183,7 @@ class CardiacLandmarkGANWidget(HeatmapModuleWidgetMixin, ScriptedLoadableModuleW
 
     parameterNodeClass = CardiacLandmarkGANParameterNode
     deviceComboBoxName = "deviceComboBox"
+    pathFields = {"weightsPathLineEdit": "weightsPath"}
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -195,8 +198,7 @@ class CardiacLandmarkGANWidget(HeatmapModuleWidgetMixin, ScriptedLoadableModuleW
         self.initializeParameterNode()
 
     def defaultInputNode(self):
-        first = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-        return first if first and not first.IsA("vtkMRMLLabelMapVolumeNode") else None
+        return first_input_volume("vtkMRMLScalarVolumeNode", slicer.mrmlScene)  # no label map, no heatmap
 
     def _updateButtons(self, caller=None, event=None) -> None:
         self.updateApplyButton(
@@ -233,6 +235,7 @@ class CardiacLandmarkGANWidget(HeatmapModuleWidgetMixin, ScriptedLoadableModuleW
                             purpose=_("cardiac landmark detection"), waitCursor=False)
 
     def onOpacityChanged(self, value: float) -> None:
+        # Only views that show one of our heatmaps change (mrml.set_overlay_opacity), none while a run goes on.
         if self.logic is not None and not self._running:
             self.logic.setOverlayOpacity(value)
 
@@ -268,6 +271,7 @@ class CardiacLandmarkGANTest(ScriptedLoadableModuleTest):
         self.test_CardiacLandmarkGAN_greyRgbAndLargeImage()
         self.test_CardiacLandmarkGAN_badInputs()
         self.test_CardiacLandmarkGAN_cancel()
+        self.test_CardiacLandmarkGAN_interruptions()
         self.test_CardiacLandmarkGAN_autoView()
         self.test_CardiacLandmarkGAN_shippedWeightsAccuracy()
         self.test_CardiacLandmarkGAN_sampleData()
@@ -296,6 +300,9 @@ class CardiacLandmarkGANTest(ScriptedLoadableModuleTest):
 
     def test_CardiacLandmarkGAN_cancel(self):
         self._run("check_cancel_rolls_back")
+
+    def test_CardiacLandmarkGAN_interruptions(self):
+        self._run("check_interruptions_roll_back")
 
     def test_CardiacLandmarkGAN_autoView(self):
         self._run("check_auto_view")

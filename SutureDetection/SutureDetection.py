@@ -7,7 +7,6 @@ formats) live in the ``heatmap_landmarks`` package.
 """
 import logging
 import os
-import pathlib
 import sys
 from typing import Annotated, Optional, Union
 
@@ -41,8 +40,10 @@ def _addRepositoryRootToPath() -> None:
 
 _addRepositoryRootToPath()
 
+from heatmap_landmarks.mrml.overlays import first_input_volume  # noqa: E402
 from heatmap_landmarks.mrml.widget import HeatmapModuleWidgetMixin, path_or_none  # noqa: E402
 from SutureDetectionLib.logic import SutureDetectionLogic  # noqa: E402
+from SutureDetectionLib.panel import enabledFields  # noqa: E402
 
 
 #
@@ -127,6 +128,8 @@ class SutureDetectionParameterNode:
     batchSize - frames per forward pass.
     overlayOpacity - heatmap overlay opacity.
     groundTruthPath / matchRadius - comparison with AdaptOR ground truth.
+    The two paths are str, not pathlib.Path: the Path connector would show an unset path as "."; the
+    Widget keeps their fields in step.
     folderName / subfolderName - AdaptOR ids written in the submission JSON.
     """
 
@@ -135,7 +138,7 @@ class SutureDetectionParameterNode:
     inputVolume: Union[vtkMRMLVectorVolumeNode, vtkMRMLScalarVolumeNode, None]
     wholeSequence: bool = True
     useShippedWeights: bool = True
-    weightsPath: pathlib.Path
+    weightsPath: str = ""
     device: Annotated[str, Choice(["cpu", "cuda"])] = "cpu"
     automaticThreshold: bool = True
     threshold: Annotated[float, WithinRange(0.0, 0.99)] = 0.5
@@ -143,7 +146,7 @@ class SutureDetectionParameterNode:
     cutLargeBlobs: bool = True
     batchSize: Annotated[int, WithinRange(1, 64)] = 4
     overlayOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.6
-    groundTruthPath: pathlib.Path
+    groundTruthPath: str = ""
     matchRadius: Annotated[float, WithinRange(0.5, 50.0)] = 6.0
     folderName: str = "op01"
     subfolderName: str = "video01"
@@ -156,6 +159,7 @@ class SutureDetectionWidget(HeatmapModuleWidgetMixin, ScriptedLoadableModuleWidg
     """Parameter-node lifecycle and the Apply/Cancel run loop: :class:`HeatmapModuleWidgetMixin`."""
 
     parameterNodeClass = SutureDetectionParameterNode
+    pathFields = {"weightsPathLineEdit": "weightsPath", "groundTruthPathLineEdit": "groundTruthPath"}
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -176,7 +180,7 @@ class SutureDetectionWidget(HeatmapModuleWidgetMixin, ScriptedLoadableModuleWidg
             self.logic.lastResult = None
 
     def defaultInputNode(self):
-        return slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLVectorVolumeNode")
+        return first_input_volume("vtkMRMLVectorVolumeNode", slicer.mrmlScene)
 
     def _updateButtons(self, caller=None, event=None) -> None:
         self.updateApplyButton(
@@ -188,6 +192,10 @@ class SutureDetectionWidget(HeatmapModuleWidgetMixin, ScriptedLoadableModuleWidg
         hasResult = self.logic is not None and self.logic.lastResult is not None
         for button in (self.ui.compareButton, self.ui.exportJsonButton, self.ui.exportCsvButton):
             button.enabled = hasResult and not self._running
+        p = self._parameterNode
+        if p:  # from the parameter node, not the check boxes' toggled signals (see SutureDetectionLib.panel)
+            for name, enabled in enabledFields(p.useShippedWeights, p.automaticThreshold).items():
+                getattr(self.ui, name).enabled = enabled
 
     def showProgressMessage(self, message: str) -> None:
         self.ui.statusLabel.text = message
@@ -221,7 +229,7 @@ class SutureDetectionWidget(HeatmapModuleWidgetMixin, ScriptedLoadableModuleWidg
             self.ui.scoresLabel.text = ""
             groundTruth = self._groundTruthHint(p.inputVolume)  # set on the synthetic sample video
             if groundTruth and not path_or_none(p.groundTruthPath):
-                p.groundTruthPath = pathlib.Path(groundTruth)
+                p.groundTruthPath = groundTruth
             self.showTable(result.countTableNode)
 
         self.runCancellable(detect, show, errorMessage=_("Suture detection failed."),

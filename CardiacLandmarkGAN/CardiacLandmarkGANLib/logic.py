@@ -31,7 +31,7 @@ from heatmap_landmarks.cardiac import (
 )
 from heatmap_landmarks.errors import InputError
 from heatmap_landmarks.geometry import Geometry
-from heatmap_landmarks.mrml.module_logic import Progress, SceneTransaction, logic_base_class
+from heatmap_landmarks.mrml.module_logic import CancelWhenGone, Progress, SceneTransaction, logic_base_class
 from heatmap_landmarks.mrml.scene import add_new_node
 from heatmap_landmarks.mrml.volumes import fill_volume_node, volume_ijk_to_ras
 
@@ -125,7 +125,7 @@ class CardiacLandmarkGANLogic(logic_base_class()):
             self._progress.cancel()
 
     def setOverlayOpacity(self, opacity: float) -> int:
-        """Opacity of the heatmap (foreground) layer in every slice view; returns how many views changed."""
+        """Opacity of the heatmap layer in the slice views that show one of our heatmaps; returns how many."""
         return mrml.set_overlay_opacity(float(opacity))
 
     def clearModelCache(self) -> None:
@@ -223,8 +223,9 @@ class CardiacLandmarkGANLogic(logic_base_class()):
 
         Raises:
             InputError: bad input or weights (nothing is added to the scene).
-            heatmap_landmarks.inference.Cancelled: :meth:`cancel` was called
-                (nothing is added to the scene).
+            heatmap_landmarks.inference.Cancelled: :meth:`cancel` was called, the
+                scene was closed or the input removed during the run (nothing is
+                added to the scene).
         """
         if view not in VIEW_CHOICES:
             raise InputError(None, f"view must be one of {', '.join(VIEW_CHOICES)}, got {view!r}")
@@ -247,23 +248,26 @@ class CardiacLandmarkGANLogic(logic_base_class()):
                 localGeometry[t] = local
                 return array, Geometry.from_ijk_to_ras(source.toWorld @ local.ijk_to_ras())
 
-            progress.report(0.0, "loading model")
-            try:
-                predictors = load_predictors(view, weights, device=device, batch_size=int(batchSize),
-                                             cache=self._predictors, rotations=rotations)
-            except ModuleNotFoundError as err:
-                raise InputError(None, f"Python package '{err.name}' is missing: open the Cardiac Landmark GAN "
-                                       f"module, which offers to install it (PyTorch through the PyTorch "
-                                       f"extension), or call heatmap_landmarks.mrml.dependencies."
-                                       f"ensure_dependencies()") from None
-            chosen, scores = choose_view(predictors, volumeAt, source.nTimes, source=source.name)
-            predictor = predictors[chosen]
-            if scores:
-                log.info("view auto: mean confidence %s -> %s", scores, chosen)
+            watched = (inputNode, source.displayNode, source.sequenceNode, source.browserNode)
+            with CancelWhenGone(progress, scene, watched):
+                progress.report(0.0, "loading model")
+                try:
+                    predictors = load_predictors(view, weights, device=device, batch_size=int(batchSize),
+                                                 cache=self._predictors, rotations=rotations)
+                except ModuleNotFoundError as err:
+                    raise InputError(None, f"Python package '{err.name}' is missing: open the Cardiac Landmark GAN "
+                                           f"module, which offers to install it (PyTorch through the PyTorch "
+                                           f"extension), or call heatmap_landmarks.mrml.dependencies."
+                                           f"ensure_dependencies()") from None
+                progress.check()
+                chosen, scores = choose_view(predictors, volumeAt, source.nTimes, source=source.name)
+                predictor = predictors[chosen]
+                if scores:
+                    log.info("view auto: mean confidence %s -> %s", scores, chosen)
 
-            with SceneTransaction(scene):
-                result = self._run(source, scene, prefix, predictor, chosen, volumeAt, localGeometry, progress,
-                                   heatmapThreshold, opacity)
+                with SceneTransaction(scene):
+                    result = self._run(source, scene, prefix, predictor, chosen, volumeAt, localGeometry, progress,
+                                       heatmapThreshold, opacity)
         finally:
             self._progress = None
         result.viewScores = scores
@@ -290,7 +294,7 @@ class CardiacLandmarkGANLogic(logic_base_class()):
                 state["sequence"] = add_new_node(scene, "vtkMRMLSequenceNode", f"{prefix} heatmap")
                 state["sequence"].CopySequenceIndex(source.sequenceNode)
             sequence = state["sequence"]
-            item = slicer.vtkMRMLScalarVolumeNode()
+            item = mrml.mark_heatmap(slicer.vtkMRMLScalarVolumeNode())  # the proxy takes the items' attributes
             item.SetName(sequence.GetName())
             fill_volume_node(item, heatmap, localGeometry[t])
             sequence.SetDataNodeAtValue(item, source.sequenceNode.GetNthIndexValue(t))
@@ -300,7 +304,9 @@ class CardiacLandmarkGANLogic(logic_base_class()):
             volumeAt, source.nTimes, predictor, view=view, on_heatmap=onHeatmap,
             progress=lambda f, msg: progress.report(0.05 + 0.85 * f, msg),
             should_cancel=progress.should_cancel, source=source.name)
+        progress.check()  # the scene may have closed, or the input gone, during the last progress report
         progress.report(0.92, "adding results to the scene")
+        progress.check()
 
         transformID = source.displayNode.GetTransformNodeID() if source.displayNode is not None else None
         labelsPerFrame, pointsPerFrame, descriptionsPerFrame = [], [], []
@@ -327,8 +333,8 @@ class CardiacLandmarkGANLogic(logic_base_class()):
             result.heatmapSequenceNode, result.markupsSequenceNode = heatmapSequence, markupsSequence
             result.browserNode = browser
         else:
-            heatmapNode = mrml.volume_node_from_array(heatmaps.pop(0), localGeometry[0], f"{prefix} heatmap",
-                                                      scene=scene)
+            heatmapNode = mrml.mark_heatmap(mrml.volume_node_from_array(heatmaps.pop(0), localGeometry[0],
+                                                                        f"{prefix} heatmap", scene=scene))
             markupsNode = mrml.create_fiducials(pointsPerFrame[0], labelsPerFrame[0], name=f"{prefix} landmarks",
                                                 descriptions=descriptionsPerFrame[0], scene=scene, locked=False,
                                                 color=color)

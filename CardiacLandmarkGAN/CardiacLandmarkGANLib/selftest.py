@@ -349,8 +349,54 @@ def check_auto_view(scene, folder) -> None:
     _check(any("chosen automatically" in n for n in result.notes), f"notes: {result.notes}")
 
 
+def check_interruptions_roll_back(scene, folder) -> None:
+    """Closing the scene or removing the input during a run cancels it and leaves no result node.
+
+    The panel processes GUI events at every progress report (so that Cancel
+    works), which lets the user do both in the middle of a run; here the
+    progress callback does it. The last case closes the scene at the report
+    made after the final batch, just before the results would be added.
+    """
+    from heatmap_landmarks.inference import Cancelled
+
+    cards = _checkpoints(folder)
+    frames = np.stack([blob_frame((64, 64), list(blob_points("sax", (t, 0)).values())) for t in range(6)])
+    volumes = [(np.stack([f, f]), OBLIQUE) for f in frames]
+    result_classes = ("vtkMRMLSequenceNode", "vtkMRMLMarkupsFiducialNode", "vtkMRMLTableNode")
+    cases = (("remove the sequence", "time point 2"), ("remove the proxy volume", "time point 2"),
+             ("close the scene", "time point 2"), ("close the scene", "adding results"))
+    for action, when in cases:
+        sequence, browser, proxy = mrml.sequence_from_frames(volumes, "Interrupted", scene=scene)
+        counts = {c: scene.GetNumberOfNodesByClass(c) for c in result_classes}
+
+        def progress(fraction, message, action=action, when=when, sequence=sequence, proxy=proxy):
+            if when not in message:
+                return
+            if action == "close the scene":
+                scene.Clear(0)
+            elif scene.IsNodePresent(sequence if action == "remove the sequence" else proxy):
+                scene.RemoveNode(sequence if action == "remove the sequence" else proxy)
+
+        try:
+            CardiacLandmarkGANLogic().detect(proxy, view="sax", weights=str(cards["sax"]), batchSize=2,
+                                             progressCallback=progress)
+        except Cancelled:
+            pass
+        else:
+            raise AssertionError(f"the run went on after it was told to {action} at '{when}'")
+        after = {c: scene.GetNumberOfNodesByClass(c) for c in result_classes}
+        if action == "close the scene":
+            _check(not any(after.values()), f"{action} at '{when}': {after} left in the closed scene")
+        else:  # (the browser makes a new proxy volume when its proxy is removed: not a result)
+            _check(all(after[c] <= counts[c] for c in result_classes),
+                   f"{action} at '{when}': result nodes were added ({counts} -> {after})")
+        _check(not mrml.heatmap_node_ids(scene), f"{action} at '{when}': a heatmap was left in the scene")
+        scene.Clear(0)
+
+
 BEHAVIOUR_CHECKS = (check_single_slice, check_stack_naming, check_cine, check_3d_cine, check_rerun_keeps_edits,
-                    check_grey_rgb_and_large_image, check_bad_inputs, check_cancel_rolls_back, check_auto_view)
+                    check_grey_rgb_and_large_image, check_bad_inputs, check_cancel_rolls_back,
+                    check_interruptions_roll_back, check_auto_view)
 
 
 # ---------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from heatmap_landmarks.adaptor_json import SubmissionEntry, read_reference_point
     write_suture_csv
 from heatmap_landmarks.errors import InputError
 from heatmap_landmarks.geometry import Geometry
-from heatmap_landmarks.mrml.module_logic import Progress, SceneTransaction, logic_base_class
+from heatmap_landmarks.mrml.module_logic import CancelWhenGone, Progress, SceneTransaction, logic_base_class
 from heatmap_landmarks.mrml.scene import module_logic
 from heatmap_landmarks.mrml.video import FrameInput, VolumeSequenceBuilder, iter_sequence_volumes, resolve_frame_input
 
@@ -249,26 +249,30 @@ class SutureDetectionLogic(logic_base_class()):
 
         Raises:
             InputError: bad input or settings (nothing is added to the scene).
-            heatmap_landmarks.inference.Cancelled: :meth:`cancel` was called.
+            heatmap_landmarks.inference.Cancelled: :meth:`cancel` was called, or the
+                scene was closed or the input removed during the run (nothing is
+                added to the scene).
         """
         decoder = self.decoderSettings(threshold, openingKernel, cut)
         frames = resolve_frame_input(inputNode, whole_sequence=wholeSequence)
-        self._progress = Progress(progressCallback)
+        progress = self._progress = Progress(progressCallback)
         if frames.kind == "volume":  # read and check the pixels before loading a model
             array, geometry = mrml.array_from_volume_node(frames.volume)
             rgb = frame_to_rgb(array, frames.name)
         predictor = self.predictor(weights, device, batchSize)
         scene = mrml.ensure_scene()
         settings = {"weights": os.fspath(predictor.weights_path), "device": str(predictor.device), **decoder}
-        self._progress.report(0.0, f"detecting sutures on {frames.count} frame(s)")
-        with SceneTransaction(scene):
-            if frames.kind == "volume":
-                result = self._detectFrame(predictor, frames, rgb, geometry, decoder, settings)
-            else:
-                result = self._detectSequence(predictor, frames, decoder, settings, keepHeatmaps)
-            if showResults and result.heatmapNode is not None:
-                mrml.show_heatmap_overlay(result.heatmapNode, result.backgroundNode,
-                                          threshold=OVERLAY_DISPLAY_THRESHOLD, opacity=self.overlayOpacity)
+        with CancelWhenGone(progress, scene, (inputNode, frames.volume, frames.sequence, frames.browser)):
+            progress.report(0.0, f"detecting sutures on {frames.count} frame(s)")
+            progress.check()
+            with SceneTransaction(scene):
+                if frames.kind == "volume":
+                    result = self._detectFrame(predictor, frames, rgb, geometry, decoder, settings)
+                else:
+                    result = self._detectSequence(predictor, frames, decoder, settings, keepHeatmaps)
+                if showResults and result.heatmapNode is not None:
+                    mrml.show_heatmap_overlay(result.heatmapNode, result.backgroundNode,
+                                              threshold=OVERLAY_DISPLAY_THRESHOLD, opacity=self.overlayOpacity)
         self.lastResult = result
         self._progress.report(1.0, f"{sum(self.pointCounts(result))} suture point(s) on {result.frameCount} frame(s)")
         return result
@@ -276,8 +280,10 @@ class SutureDetectionLogic(logic_base_class()):
     def _detectFrame(self, predictor, frames: FrameInput, rgb, geometry: Geometry, decoder, settings):
         prediction = next(predictor.predict_sutures([rgb], decoder=decoder, source=frames.name,
                                                     progress=self._report, should_cancel=self._progress.should_cancel))
+        self._progress.check()  # the scene may have closed, or the input gone, during the progress report
         name = frames.name
-        heatmap = mrml.volume_node_from_array(prediction.heatmap[None], geometry, f"{name} suture heatmap")
+        heatmap = mrml.mark_heatmap(mrml.volume_node_from_array(prediction.heatmap[None], geometry,
+                                                                f"{name} suture heatmap"))
         labels = [f"S-{i + 1}" for i in range(len(prediction.points))]
         points = mrml.create_fiducials(_pixels_to_ras(geometry, prediction.points), labels, name=f"{name} sutures",
                                        confidences=prediction.confidence, color=DETECTION_COLOR)
@@ -300,7 +306,8 @@ class SutureDetectionLogic(logic_base_class()):
                 shapes.append(tuple(rgb.shape[:2]))
                 yield rgb
 
-        heatmaps = VolumeSequenceBuilder(sequence, f"{name} suture heatmap") if keepHeatmaps else None
+        heatmaps = VolumeSequenceBuilder(sequence, f"{name} suture heatmap",
+                                         item_attributes={mrml.HEATMAP_ATTRIBUTE: "1"}) if keepHeatmaps else None
         points_per_item, labels_per_item, confidences = [], [], []
         for t, prediction in enumerate(predictor.predict_sutures(
                 pixels(), decoder=decoder, source=name, total=frames.count, progress=self._report,
@@ -310,6 +317,7 @@ class SutureDetectionLogic(logic_base_class()):
             points_per_item.append(_pixels_to_ras(geometries[t], prediction.points))
             labels_per_item.append([f"S-{i + 1}" for i in range(len(prediction.points))])
             confidences.append(prediction.confidence)
+        self._progress.check()  # the scene may have closed, or the input gone, during the last progress report
         heatmap_proxy = heatmaps.attach(browser) if heatmaps is not None else None
         points_sequence, points_proxy = mrml.add_markups_sequence(
             browser, points_per_item, labels_per_item, name=f"{name} sutures", confidences_per_item=confidences)
@@ -472,7 +480,10 @@ class SutureDetectionLogic(logic_base_class()):
 
     # -- display ---------------------------------------------------------------
     def setOverlayOpacity(self, opacity: float) -> int:
-        """Heatmap overlay opacity in [0, 1] for every slice view; returns how many views changed."""
+        """Heatmap overlay opacity in [0, 1] in the slice views that show one of our heatmaps; returns how many.
+
+        Also the opacity of the next detection's overlay.
+        """
         count = mrml.set_overlay_opacity(opacity)
         self.overlayOpacity = float(opacity)
         return count

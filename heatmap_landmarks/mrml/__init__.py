@@ -22,7 +22,17 @@ from .markups import (
     set_fiducial_color,
     update_fiducials,
 )
-from .overlays import configure_heatmap_display, hide_heatmap_overlay, set_overlay_opacity, show_heatmap_overlay
+from .overlays import (
+    HEATMAP_ATTRIBUTE,
+    configure_heatmap_display,
+    first_input_volume,
+    heatmap_node_ids,
+    hide_heatmap_overlay,
+    is_heatmap,
+    mark_heatmap,
+    set_overlay_opacity,
+    show_heatmap_overlay,
+)
 from .scene import (
     application_logic,
     close_headless_scene,
@@ -52,6 +62,7 @@ from .volumes import (
 )
 
 __all__ = [
+    "HEATMAP_ATTRIBUTE", "first_input_volume", "heatmap_node_ids", "is_heatmap", "mark_heatmap",
     "add_markups_sequence", "application_logic", "array_from_volume_node", "browse_sequence",
     "close_headless_scene", "columns_from_table", "configure_heatmap_display", "create_fiducials",
     "ensure_scene", "ensure_slice_views", "fiducials_from_sequence", "fiducials_to_arrays", "fill_volume_node",

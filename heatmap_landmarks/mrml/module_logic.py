@@ -1,4 +1,4 @@
-"""Pieces every module Logic shares: parameter node, transactions, progress.
+"""Pieces every module Logic shares: parameter node, transactions, progress, cancelling.
 
 Inside 3D Slicer a module Logic derives from
 ``slicer.ScriptedLoadableModule.ScriptedLoadableModuleLogic``. slicer-core
@@ -9,7 +9,9 @@ does (a singleton ``vtkMRMLScriptedModuleNode`` tagged with the module name).
 
 :class:`SceneTransaction` makes a Logic call all-or-nothing: nodes added to
 the scene inside the ``with`` block are removed again if it raises, so a bad
-input or a cancel never leaves partial nodes behind.
+input or a cancel never leaves partial nodes behind. :class:`CancelWhenGone`
+cancels a run whose scene is closed or whose input is deleted while it runs
+(the panels process GUI events between batches, so both can happen).
 """
 from __future__ import annotations
 
@@ -101,19 +103,77 @@ class Progress:
 
     ``callback(fraction in [0, 1], message)`` is what the Widget connects to a
     progress bar (and the CLI to tqdm). ``cancel()`` is checked between batches
-    by :class:`heatmap_landmarks.inference.Predictor` via ``should_cancel``.
+    by :class:`heatmap_landmarks.inference.Predictor` via ``should_cancel``,
+    and by the Logic itself (:meth:`check`) before it adds its results.
     """
 
     def __init__(self, callback: Optional[Callable[[float, str], None]] = None):
         self.callback = callback
         self.cancelled = False
+        self.reason = "cancelled"
 
-    def cancel(self) -> None:
+    def cancel(self, reason: str = "cancelled") -> None:
+        if not self.cancelled:
+            self.reason = reason
         self.cancelled = True
 
     def should_cancel(self) -> bool:
         return self.cancelled
 
+    def check(self) -> None:
+        """Raise ``heatmap_landmarks.inference.Cancelled`` if :meth:`cancel` was called."""
+        if self.cancelled:
+            from ..inference import Cancelled  # imports OpenCV: only ever reached during a run
+
+            raise Cancelled(self.reason)
+
     def report(self, fraction: float, message: str = "") -> None:
         if self.callback is not None:
             self.callback(max(0.0, min(1.0, float(fraction))), message)
+
+
+class CancelWhenGone:
+    """Cancel ``progress`` when ``scene`` starts closing or one of ``nodes`` is removed from it.
+
+    A panel calls ``slicer.app.processEvents()`` between batches so that its
+    Cancel button works; that also lets the user close the scene or delete the
+    input in the middle of a run. The run then stops at its next check, like a
+    cancel, and :class:`SceneTransaction` removes what it had added.
+    ``nodes`` may hold None entries (ignored).
+
+    >>> from heatmap_landmarks.mrml import new_headless_scene, close_headless_scene
+    >>> scene = new_headless_scene(slice_views=False)
+    >>> volume = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode")
+    >>> progress = Progress()
+    >>> with CancelWhenGone(progress, scene, [volume, None]):
+    ...     scene.RemoveNode(volume)
+    >>> progress.cancelled, progress.reason
+    (True, 'the input was removed from the scene')
+    >>> close_headless_scene(scene)
+    """
+
+    def __init__(self, progress: Progress, scene, nodes=()):
+        self.progress = progress
+        self.scene = scene
+        self.nodes = [n for n in nodes if n is not None]
+        self._tags: list = []
+
+    def _on_close(self, caller, event) -> None:
+        self.progress.cancel("the scene was closed")
+
+    def _on_removed(self, caller, event, calldata) -> None:
+        if any(calldata is node for node in self.nodes):
+            self.progress.cancel("the input was removed from the scene")
+
+    _on_removed.CallDataType = vtk.VTK_OBJECT
+
+    def __enter__(self) -> "CancelWhenGone":
+        self._tags = [self.scene.AddObserver(self.scene.StartCloseEvent, self._on_close),
+                      self.scene.AddObserver(self.scene.NodeAboutToBeRemovedEvent, self._on_removed)]
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        for tag in self._tags:
+            self.scene.RemoveObserver(tag)
+        self._tags = []
+        return False

@@ -1,4 +1,11 @@
-"""Heatmap shown as the foreground layer of Slicer's slice views, over the input image."""
+"""Heatmap shown as the foreground layer of Slicer's slice views, over the input image.
+
+Heatmap volumes made by the modules carry the node attribute
+:data:`HEATMAP_ATTRIBUTE` (:func:`mark_heatmap`), so that the panels can keep
+them out of their input selectors (:func:`heatmap_node_ids`,
+:func:`first_input_volume`) and the opacity slider only touches views that
+show one (:func:`set_overlay_opacity`). The attribute is saved with the scene.
+"""
 from __future__ import annotations
 
 import math
@@ -11,6 +18,57 @@ from .scene import application_logic, ensure_slice_views, resolve_scene
 UPPER_THRESHOLD = 1.0e6
 
 _SELECTION_NODE_ID = "vtkMRMLSelectionNodeSingleton"
+#: Node attribute that marks a heatmap volume made by this package.
+HEATMAP_ATTRIBUTE = "HeatmapLandmarks.Heatmap"
+
+
+def mark_heatmap(node):
+    """Mark ``node`` as one of our heatmaps; returns it.
+
+    For a cine, mark the sequence items: a browser's proxy node takes the
+    attributes of the item it shows, so a mark set on the proxy alone is lost
+    at the next frame.
+    """
+    node.SetAttribute(HEATMAP_ATTRIBUTE, "1")
+    return node
+
+
+def is_heatmap(node) -> bool:
+    """True for a node marked by :func:`mark_heatmap` (None is not a heatmap)."""
+    return node is not None and node.GetAttribute(HEATMAP_ATTRIBUTE) == "1"
+
+
+def heatmap_node_ids(scene=None) -> list[str]:
+    """IDs of the heatmap volumes in ``scene``, e.g. for an input selector's ``hiddenNodeIDs``.
+
+    >>> import numpy as np
+    >>> from heatmap_landmarks.geometry import Geometry
+    >>> from heatmap_landmarks.mrml import new_headless_scene, close_headless_scene, volume_node_from_array
+    >>> scene = new_headless_scene(slice_views=False)
+    >>> image = volume_node_from_array(np.zeros((1, 2, 2), np.float32), Geometry(), "Image", scene=scene)
+    >>> heat = mark_heatmap(volume_node_from_array(np.zeros((1, 2, 2), np.float32), Geometry(), "Heat", scene=scene))
+    >>> heatmap_node_ids(scene) == [heat.GetID()]
+    True
+    >>> close_headless_scene(scene)
+    """
+    scene = resolve_scene(scene)
+    nodes = (scene.GetNthNodeByClass(i, "vtkMRMLVolumeNode")
+             for i in range(scene.GetNumberOfNodesByClass("vtkMRMLVolumeNode")))
+    return [node.GetID() for node in nodes if is_heatmap(node)]
+
+
+def first_input_volume(class_name: str, scene=None):
+    """The first ``class_name`` volume that can be an input: no label map, no heatmap of ours; or None.
+
+    What a panel preselects in a new scene (``GetFirstNodeByClass`` alone may
+    return a label map or a heatmap).
+    """
+    scene = resolve_scene(scene)
+    for i in range(scene.GetNumberOfNodesByClass(class_name)):
+        node = scene.GetNthNodeByClass(i, class_name)
+        if not node.IsA("vtkMRMLLabelMapVolumeNode") and not is_heatmap(node):
+            return node
+    return None
 
 
 def _check_fraction(value, what: str, *, upper_open: bool = False) -> float:
@@ -35,7 +93,8 @@ def configure_heatmap_display(heatmap_node, *, threshold: float = 0.1) -> None:
     """Display a 0..1 heatmap volume with the inferno table, values below ``threshold`` transparent.
 
     Sets window/level to the fixed range 0..1 (not automatic, so frames of a
-    cine are comparable) and the display threshold to ``[threshold, big]``.
+    cine are comparable) and the display threshold to ``[threshold, big]``,
+    and marks the node as a heatmap (:func:`mark_heatmap`).
     """
     threshold = _check_fraction(threshold, "heatmap display threshold", upper_open=True)
     if heatmap_node is None or not heatmap_node.IsA("vtkMRMLScalarVolumeNode") \
@@ -46,6 +105,7 @@ def configure_heatmap_display(heatmap_node, *, threshold: float = 0.1) -> None:
         raise InputError(None, f"heatmap volume '{heatmap_node.GetName()}' is not in a scene")
     if heatmap_node.GetDisplayNode() is None:
         heatmap_node.CreateDefaultDisplayNodes()
+    mark_heatmap(heatmap_node)
     display = heatmap_node.GetDisplayNode()
     was_modifying = display.StartModify()
     display.SetAndObserveColorNodeID(inferno_color_node(scene).GetID())
@@ -107,9 +167,15 @@ def show_heatmap_overlay(heatmap_node, background_node=None, *, threshold: float
 
 
 def set_overlay_opacity(opacity: float, *, scene=None) -> int:
-    """Set the foreground opacity of every slice view that follows the selection; returns how many."""
+    """Set the foreground opacity of the slice views that show one of our heatmaps; returns how many.
+
+    Views that follow the volume selection but show something else in the
+    foreground (or nothing) are left alone.
+    """
     opacity = _check_fraction(opacity, "overlay opacity")
-    composites = _composite_nodes(resolve_scene(scene))
+    scene = resolve_scene(scene)
+    composites = [node for node in _composite_nodes(scene)
+                  if is_heatmap(scene.GetNodeByID(node.GetForegroundVolumeID() or ""))]
     for node in composites:
         node.SetForegroundOpacity(opacity)
     return len(composites)

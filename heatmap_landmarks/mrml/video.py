@@ -129,9 +129,11 @@ class VolumeSequenceBuilder:
     >>> close_headless_scene(scene)
     """
 
-    def __init__(self, master_sequence, name: str, *, node_class: str = SCALAR_CLASS):
+    def __init__(self, master_sequence, name: str, *, node_class: str = SCALAR_CLASS, item_attributes=None):
         self.master = master_sequence
         self.node_class = node_class
+        #: Node attributes set on every item (a browser's proxy takes them from the item it shows).
+        self.item_attributes = dict(item_attributes or {})
         self.sequence = add_new_node(master_sequence.GetScene(), "vtkMRMLSequenceNode", name)
         self.sequence.CopySequenceIndex(master_sequence)
         self.count = 0
@@ -143,6 +145,8 @@ class VolumeSequenceBuilder:
                                    f"of '{self.master.GetName()}'")
         item = getattr(slicer, self.node_class)()
         item.SetName(self.sequence.GetName())
+        for key, value in self.item_attributes.items():
+            item.SetAttribute(key, value)
         fill_volume_node(item, array, geometry)
         self.sequence.SetDataNodeAtValue(item, self.master.GetNthIndexValue(self.count))  # stored as a copy
         self.count += 1

@@ -10,9 +10,14 @@ share, so each module file keeps only its own parts (parameter-node class,
 * the run loop: install missing packages on first use, Apply becomes Cancel
   while a run is going, a progress bar, ``slicer.app.processEvents()`` between
   batches so the Cancel click gets through, and a cancelled run adds nothing;
-* the lazy CUDA check: PyTorch is imported when the panel is first shown,
-  never when Slicer loads the module, and the device combo box offers "cuda"
-  only when PyTorch sees a GPU.
+* the lazy CUDA check: PyTorch is imported at the first Apply (after the
+  missing packages are installed), never when Slicer loads the module or the
+  panel is shown; until then a saved "cuda" choice is kept, and afterwards the
+  device combo box offers "cuda" only when PyTorch sees a GPU;
+* path fields (``ctkPathLineEdit``) kept in step with ``str`` parameters by
+  hand (:attr:`HeatmapModuleWidgetMixin.pathFields`): the wrapper's
+  ``pathlib.Path`` connector writes an unset path as ".";
+* the input selector never lists our own heatmap volumes.
 
 The mixin goes FIRST in the Widget's bases,
 ``class XWidget(HeatmapModuleWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin)``,
@@ -28,16 +33,20 @@ own objects, so this file also imports on slicer-core (CI), which has no Qt.
 """
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from typing import Any, Callable, Optional
 
 import slicer
 import vtk
 
 from .dependencies import ensure_dependencies, torch_available
+from .overlays import heatmap_node_ids
 from .tables import show_table
 
-__all__ = ["HeatmapModuleWidgetMixin", "cuda_available", "path_or_none", "progress_percent"]
+__all__ = ["HeatmapModuleWidgetMixin", "cuda_available", "path_field_text", "path_or_none", "progress_percent",
+           "should_reset_device"]
 
 
 def path_or_none(path) -> Optional[str]:
@@ -51,6 +60,29 @@ def path_or_none(path) -> Optional[str]:
     return None if text in ("", ".") else text
 
 
+def path_field_text(value) -> str:
+    """What a path field shows for a path parameter: empty when unset (also for the "." of older scenes).
+
+    >>> import pathlib
+    >>> path_field_text(""), path_field_text("."), path_field_text(pathlib.Path()), path_field_text("w/card.json")
+    ('', '', '', 'w/card.json')
+    """
+    return path_or_none(value) or ""
+
+
+def should_reset_device(device: str, cuda: Optional[bool]) -> bool:
+    """Whether a "cuda" device choice must fall back to "cpu": only when CUDA is known to be unavailable.
+
+    ``cuda`` is :func:`cuda_available`'s answer; None (PyTorch not checked yet) keeps the choice.
+
+    >>> should_reset_device("cuda", False), should_reset_device("cuda", None), should_reset_device("cuda", True)
+    (True, False, False)
+    >>> should_reset_device("cpu", False)
+    False
+    """
+    return device == "cuda" and cuda is False
+
+
 def progress_percent(fraction: float) -> int:
     """A progress fraction in [0, 1] as the progress bar's whole percent.
 
@@ -60,15 +92,18 @@ def progress_percent(fraction: float) -> int:
     return int(round(100 * fraction))
 
 
-def cuda_available() -> Optional[bool]:
-    """Whether PyTorch sees a CUDA GPU; None when PyTorch is not installed (yet), so callers ask again later.
+def cuda_available(*, import_torch: bool = True) -> Optional[bool]:
+    """Whether PyTorch sees a CUDA GPU; None when that is not known (yet), so callers ask again later.
 
-    Importing torch takes seconds, so this is called when a panel is shown,
-    not when Slicer loads the module.
+    None when PyTorch is not installed, or when ``import_torch`` is False and
+    nothing has imported torch yet: importing it takes seconds and freezes the
+    GUI, so the panels ask with ``import_torch=True`` only at the first Apply.
 
     >>> cuda_available() in (None, True, False)
     True
     """
+    if not import_torch and "torch" not in sys.modules:
+        return None
     if not torch_available():
         return None
     import torch
@@ -93,6 +128,9 @@ class HeatmapModuleWidgetMixin:
     #: Name in ``self.ui`` of the QComboBox with the "cpu"/"cuda" choices whose "cuda" entry is
     #: enabled only when PyTorch sees a GPU; None leaves the combo box alone.
     deviceComboBoxName: Optional[str] = None
+    #: ``self.ui`` name of a ``ctkPathLineEdit`` -> the ``str`` parameter it edits. These widgets have no
+    #: SlicerParameterName: the mixin keeps them in step (an unset path shows as an empty field).
+    pathFields: dict = {}
 
     # Class-level defaults, so that they exist even when ScriptedLoadableModuleWidget.__init__ calls
     # setup() itself (a Widget made without a parent) before the subclass __init__ goes on.
@@ -119,23 +157,34 @@ class HeatmapModuleWidgetMixin:
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        # Our heatmaps are volumes too: keep them out of the input selector as they appear (or a scene loads).
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAddedEvent, self.updateInputSelectorFilter)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndImportEvent, self.updateInputSelectorFilter)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        for widgetName, parameterName in self.pathFields.items():
+            getattr(self.ui, widgetName).connect(
+                "currentPathChanged(QString)", lambda path, name=parameterName: self.onPathEdited(name, path))
+        self.updateInputSelectorFilter()
 
     def cleanup(self) -> None:
         """Called when the application closes and the module widget is destroyed."""
         self.removeObservers()
 
     def enter(self) -> None:
-        """Called each time the user opens the module: make sure a parameter node exists and is shown."""
+        """Called each time the user opens the module: make sure a parameter node exists and is shown.
+
+        PyTorch is not imported here (see :meth:`updateDeviceChoices`).
+        """
         self.initializeParameterNode()
         self.updateDeviceChoices()
+        self.updateInputSelectorFilter()
 
     def exit(self) -> None:
         """Called each time the user leaves the module: stop updating the GUI from the parameter node."""
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
 
     def onSceneStartClose(self, caller, event) -> None:
         self.setParameterNode(None)
@@ -160,13 +209,45 @@ class HeatmapModuleWidgetMixin:
         """Show ``inputParameterNode`` (a :attr:`parameterNodeClass` instance or None) in the GUI and observe it."""
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
-        self.updateDeviceChoices(check=False)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
+        self.updateDeviceChoices()
+        self.onParameterNodeModified()
+
+    def onParameterNodeModified(self, caller=None, event=None) -> None:
+        """The parameter node changed (or a new one is shown): update what the connectors do not."""
+        self.updatePathFields()
         self._updateButtons()
+
+    # -- path fields -----------------------------------------------------------------
+    def updatePathFields(self) -> None:
+        """Show each :attr:`pathFields` parameter in its field ("" and "." as an empty field)."""
+        if not self._parameterNode:
+            return
+        for widgetName, parameterName in self.pathFields.items():
+            widget = getattr(self.ui, widgetName)
+            text = path_field_text(getattr(self._parameterNode, parameterName))
+            if widget.currentPath != text:
+                widget.currentPath = text
+
+    def onPathEdited(self, parameterName: str, path: str) -> None:
+        """A path field changed: store its text in the parameter node (empty = unset)."""
+        if self._parameterNode and getattr(self._parameterNode, parameterName) != path:
+            setattr(self._parameterNode, parameterName, path)
+
+    # -- input selector ----------------------------------------------------------------
+    def updateInputSelectorFilter(self, caller=None, event=None) -> None:
+        """Hide our heatmap volumes (:func:`.overlays.heatmap_node_ids`) from ``self.ui.inputSelector``."""
+        selector = getattr(getattr(self, "ui", None), "inputSelector", None)
+        if selector is None or getattr(slicer, "mrmlScene", None) is None:
+            return
+        hidden = heatmap_node_ids(slicer.mrmlScene)
+        proxyModel = selector.sortFilterProxyModel()
+        if list(proxyModel.hiddenNodeIDs) != hidden:
+            proxyModel.hiddenNodeIDs = hidden
 
     # -- hooks the Widget provides ------------------------------------------------
     def _updateButtons(self, caller=None, event=None) -> None:
@@ -182,27 +263,33 @@ class HeatmapModuleWidgetMixin:
         raise NotImplementedError(f"{type(self).__name__} must define showResultMessage")
 
     # -- device ----------------------------------------------------------------------
-    def updateDeviceChoices(self, check: bool = True) -> None:
-        """Offer "cuda" in the device combo box only when PyTorch sees a GPU; fall back to "cpu" otherwise.
+    def updateDeviceChoices(self, check: bool = False) -> bool:
+        """Offer "cuda" only when PyTorch sees a GPU; a "cuda" choice falls back to "cpu" only when it does not.
 
-        ``check=False`` uses what is known already (no torch import): the
-        parameter node may be set before the panel is ever shown.
+        ``check=True`` imports PyTorch if nothing has yet (seconds: only at the
+        first Apply); otherwise what is known is used, and while CUDA is not
+        known (None) the "cuda" entry and a saved "cuda" choice are kept.
+
+        Returns:
+            True when a "cuda" choice was changed to "cpu".
         """
         if self.deviceComboBoxName is None:
-            return
-        if check and self._cudaAvailable is None:
-            self._cudaAvailable = cuda_available()
-        available = bool(self._cudaAvailable)
+            return False
+        if self._cudaAvailable is None:
+            self._cudaAvailable = cuda_available(import_torch=check)
+        cuda = self._cudaAvailable
         combo = getattr(self.ui, self.deviceComboBoxName)
         index = combo.findText("cuda")
         if index >= 0:
             item = combo.model().item(index)
             if item is not None:
-                item.setEnabled(available)
-                item.setToolTip("" if available
-                                else _tr("No CUDA GPU visible to PyTorch (or PyTorch is not installed)"))
-        if not available and self._parameterNode and self._parameterNode.device == "cuda":
+                item.setEnabled(cuda is not False)
+                item.setToolTip(_tr("CUDA is checked when detection first runs") if cuda is None
+                                else "" if cuda else _tr("No CUDA GPU visible to PyTorch"))
+        if self._parameterNode and should_reset_device(self._parameterNode.device, cuda):
             self._parameterNode.device = "cpu"
+            return True
+        return False
 
     # -- running ---------------------------------------------------------------------
     def hasInput(self) -> bool:
@@ -251,6 +338,9 @@ class HeatmapModuleWidgetMixin:
                 return
             from heatmap_landmarks.inference import Cancelled  # imports OpenCV: only after the check above
 
+            if self.updateDeviceChoices(check=True):  # the first Apply imports PyTorch, here
+                logging.warning("No CUDA GPU is visible to PyTorch: running on the CPU")
+
             self._running = True
             self.ui.progressBar.value = 0
             self.ui.progressBar.setVisible(True)
@@ -264,6 +354,7 @@ class HeatmapModuleWidgetMixin:
                 self._running = False
                 self.ui.progressBar.setVisible(False)
                 self._updateButtons()
+                self.updateInputSelectorFilter()
             done(result)
 
     @staticmethod

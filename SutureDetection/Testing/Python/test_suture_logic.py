@@ -369,6 +369,34 @@ def test_cancel_mid_video_leaves_nothing(scene, detector):
     assert logic.detect(proxy, weights=detector).frameCount == 4  # the next run is not cancelled
 
 
+@pytest.mark.parametrize("action,when", [("close the scene", "1 of 4"), ("remove the sequence", "1 of 4"),
+                                         ("remove the proxy volume", "1 of 4"), ("close the scene", "4 of 4")])
+def test_closing_the_scene_or_removing_the_input_mid_run_cancels_it(scene, detector, action, when):
+    """The panel processes GUI events at every progress report, so the user can close the scene or delete the
+    input while a run goes on: the run stops like a cancel and adds nothing ("4 of 4": after the last batch)."""
+    sequence, browser, proxy = video(CENTRES)
+    logic = SutureDetectionLogic()
+    classes = ("vtkMRMLSequenceNode", "vtkMRMLMarkupsFiducialNode", "vtkMRMLTableNode")
+    counts = {c: scene.GetNumberOfNodesByClass(c) for c in classes}
+
+    def progress(fraction, message):
+        if when not in message:
+            return
+        if action == "close the scene":
+            scene.Clear(0)
+        elif scene.IsNodePresent(sequence if action == "remove the sequence" else proxy):
+            scene.RemoveNode(sequence if action == "remove the sequence" else proxy)
+
+    with pytest.raises(Cancelled):
+        logic.detect(proxy, weights=detector, batchSize=1, progressCallback=progress)
+    after = {c: scene.GetNumberOfNodesByClass(c) for c in classes}
+    if action == "close the scene":
+        assert not any(after.values()), after
+    else:
+        assert all(after[c] <= counts[c] for c in classes), (counts, after)
+    assert not mrml.heatmap_node_ids(scene) and logic.lastResult is None
+
+
 # --------------------------------------------------------------------------- display and sample data
 def test_overlay_opacity(scene, detector):
     logic = SutureDetectionLogic()
@@ -424,7 +452,14 @@ def test_ui_widgets_bind_to_parameter_node_fields_of_fitting_types():
         for prop in widget.findall("property"):
             if prop.get("name") == "SlicerParameterName":
                 bound[prop.find("string").text] = widget.get("class")
-    assert set(bound) == set(fields)
+    # Path fields are kept in step by the Widget (HeatmapModuleWidgetMixin.pathFields), not by connectGui.
+    [widget_cls] = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SutureDetectionWidget"]
+    [path_fields] = [ast.literal_eval(n.value) for n in widget_cls.body if isinstance(n, ast.Assign)
+                     and [ast.unparse(t) for t in n.targets] == ["pathFields"]]
+    classes = {w.get("name"): w.get("class") for w in ui.iter("widget")}
+    for widget_name, name in path_fields.items():
+        assert classes[widget_name] == "ctkPathLineEdit" and fields[name] == "str" and name not in bound
+    assert set(bound) | set(path_fields.values()) == set(fields)
     for name, widget_class in bound.items():
         assert any(t in fields[name] for t in accepted[widget_class]), (name, widget_class, fields[name])
         if widget_class in ("ctkSliderWidget", "QComboBox"):  # connectors that need bounds / choices
