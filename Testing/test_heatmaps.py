@@ -24,6 +24,7 @@ from heatmap_landmarks.heatmaps import (
     label_blobs,
     open_mask,
     otsu_threshold,
+    smooth_over_time,
 )
 
 NAN = float("nan")
@@ -569,3 +570,52 @@ def test_decide_pair_rejects_bad_settings(args, fragment):
 def test_lv_centre_channel():
     assert lv_centre_channel(["RVI-1", "RVI-2", "LVC"]) == 2
     assert lv_centre_channel(["RVI-1", "BCA", "RVI-2"]) == 1
+
+
+# --------------------------------------------------------------------------- smoothing over time
+def _moving_blob(n: int = 9, step=(1.2, -0.5), start=(20.0, 30.0)) -> tuple[np.ndarray, np.ndarray]:
+    """``(T, 1, H, W)`` heatmaps of one landmark moving at constant velocity, and its ``(T, 2)`` truth."""
+    truth = np.array(start) + np.arange(n)[:, None] * np.array(step)
+    maps = np.stack([encode_heatmaps_per_channel([p], (H, W)) for p in truth])
+    return maps, truth
+
+
+@pytest.mark.parametrize("shape", [(7, H, W), (7, 2, H, W)])
+def test_smooth_over_time_keeps_shape_dtype_and_range(shape):
+    rng = np.random.default_rng(3)
+    maps = rng.random(shape)
+    out = smooth_over_time(maps, 1.5)
+    assert out.shape == shape and out.dtype == np.float32
+    assert out.min() >= maps.min() - 1e-6 and out.max() <= maps.max() + 1e-6
+    np.testing.assert_allclose(out.mean(axis=0), maps.mean(axis=0), atol=1e-5)  # cyclic: the total is kept
+
+
+@pytest.mark.parametrize("sigma", [0.7, 1.5])
+def test_smooth_over_time_does_not_lag_uniform_motion(sigma):
+    maps, truth = _moving_blob()
+    out = smooth_over_time(maps, sigma, cyclic=False)
+    for t in range(3, 6):  # away from the ends, the neighbours are symmetric
+        pts, _ = decode_per_channel(out[t])
+        assert np.hypot(*(pts[0] - truth[t])) < 0.15
+
+
+def test_smooth_over_time_fills_a_frame_that_lost_its_blob():
+    maps, truth = _moving_blob()
+    maps[4] = 0.0  # the network missed the landmark in one frame
+    assert np.isnan(decode_per_channel(maps[4], min_confidence=0.2)[0]).all()
+    pts, conf = decode_per_channel(smooth_over_time(maps, 1.0, cyclic=False)[4], min_confidence=0.2)
+    assert conf[0] > 0.3 and np.hypot(*(pts[0] - truth[4])) < 0.5
+
+
+def test_smooth_over_time_cyclic_wraps_round_the_cycle():
+    maps = np.zeros((6, 4, 4), np.float32)
+    maps[0, 1, 1] = 1.0
+    assert smooth_over_time(maps, 1.0, cyclic=True)[5, 1, 1] > 0.2
+    assert smooth_over_time(maps, 1.0, cyclic=False)[5, 1, 1] < 1e-3
+
+
+@pytest.mark.parametrize("heatmaps, sigma", [(np.zeros(5), 1.0), (np.zeros((3, 4, 4)), -1.0),
+                                             (np.zeros((3, 4, 4)), float("nan"))])
+def test_smooth_over_time_rejects_bad_input(heatmaps, sigma):
+    with pytest.raises(ValueError):
+        smooth_over_time(heatmaps, sigma)
