@@ -1,30 +1,64 @@
 """Python packages the modules need inside 3D Slicer, installed on first use after confirmation.
 
-3D Slicer ships numpy and SimpleITK but not necessarily OpenCV, SciPy,
-safetensors or PyTorch. The module Widgets call :func:`ensure_dependencies`
-before they create their Logic (never at import time): it lists what is
-missing, asks the user once, installs PyTorch through the PyTorch extension's
-``PyTorchUtils`` (which picks the build matching the GPU driver) and the rest
-with ``slicer.util.pip_install``. Outside the application (slicer-core, CI)
-nothing is installed: a missing package is an :class:`InputError` saying
-what to ``pip install``.
+3D Slicer ships numpy, scipy, SimpleITK and VTK, but not OpenCV, PyTorch,
+safetensors or tqdm. The module Widgets call :func:`ensure_dependencies` at
+the first Apply (never at import time): it lists what is missing, asks the
+user once, installs PyTorch through the PyTorch extension's ``PyTorchUtils``
+(which picks the build matching the GPU driver) and the rest with
+``slicer.util.pip_install``. The requirements and their ranges come from one
+file, ``heatmap_landmarks/requirements.txt`` (the same ranges as
+pyproject.toml). Outside the application (slicer-core, CI) nothing is
+installed: a missing package is an :class:`InputError` saying what to
+``pip install``. :func:`ensure_test_dependencies` is the self-tests' variant
+(install without asking, or skip).
 """
 from __future__ import annotations
 
 import importlib.util
 import logging
+import re
+import subprocess
+from pathlib import Path
 
 from ..errors import InputError
 from .scene import in_slicer_app
 
-#: import name -> pip requirement (same ranges as pyproject.toml).
-PYTHON_REQUIREMENTS = {
-    "cv2": "opencv-python-headless>=4.8",
-    "scipy": "scipy>=1.10",
-    "SimpleITK": "SimpleITK>=2.3",
-    "safetensors": "safetensors>=0.4",
-    "tqdm": "tqdm>=4.60",
-}
+#: The one list of pip requirements (installed with the core package; CMake installs it too).
+REQUIREMENTS_FILE = Path(__file__).resolve().parents[1] / "requirements.txt"
+#: Distributions whose import name is not their own name.
+IMPORT_NAMES = {"opencv-python-headless": "cv2"}
+_REQUIREMENT = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*([<>=!~].*)?")
+
+
+def read_requirements(path=None) -> dict[str, str]:
+    """``{import name: pip requirement}`` of a requirements file (default :data:`REQUIREMENTS_FILE`).
+
+    One requirement per line, ``name`` and an optional version range; ``#`` starts a comment.
+
+    >>> reqs = read_requirements()
+    >>> reqs["cv2"].startswith("opencv-python-headless>="), reqs["torch"].startswith("torch>=")
+    (True, True)
+    """
+    requirements = {}
+    for number, line in enumerate(Path(path or REQUIREMENTS_FILE).read_text(encoding="utf-8").splitlines(), 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        match = _REQUIREMENT.fullmatch(text)
+        if match is None:
+            raise ValueError(f"{path or REQUIREMENTS_FILE}:{number}: not 'name' or 'name<range>': {text!r}")
+        name = match.group(1)
+        requirements[IMPORT_NAMES.get(name, name.replace("-", "_"))] = text
+    return requirements
+
+
+def torch_version_requirement(path=None) -> str:
+    """The version range of torch, e.g. ``">=2.2"``: what ``PyTorchUtils.installTorch`` appends to "torch"."""
+    return _REQUIREMENT.fullmatch(read_requirements(path)["torch"]).group(2) or ""
+
+
+#: import name -> pip requirement of everything but torch (torch comes through PyTorchUtils).
+PYTHON_REQUIREMENTS = {module: req for module, req in read_requirements().items() if module != "torch"}
 
 
 def missing_requirements(requirements: dict | None = None) -> list[str]:
@@ -62,7 +96,7 @@ def ensure_dependencies(*, ask: bool = True, purpose: str = "landmark detection"
         return True
     wanted = (["torch (through the PyTorch extension)"] if need_torch else []) + missing
     if not in_slicer_app():
-        pip_names = " ".join((["torch"] if need_torch else []) + [f'"{m}"' for m in missing])
+        pip_names = " ".join(f'"{m}"' for m in ([read_requirements()["torch"]] if need_torch else []) + missing)
         raise InputError(None, f"missing Python packages for {purpose}: {', '.join(wanted)}; install them with "
                                f"pip install {pip_names}")
     import slicer
@@ -78,14 +112,35 @@ def ensure_dependencies(*, ask: bool = True, purpose: str = "landmark detection"
         except ImportError:
             raise InputError(None, "PyTorch is needed: install the 'PyTorch' extension from the Extensions Manager, "
                                    "restart 3D Slicer and try again") from None
-        torch = PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False)
+        torch = PyTorchUtils.PyTorchUtilsLogic().installTorch(
+            askConfirmation=False, torchVersionRequirement=torch_version_requirement())
         if torch is None:
             raise InputError(None, "PyTorch could not be installed; use the 'PyTorch Utils' module to install it")
     for requirement in missing:
         logging.info("Installing %s", requirement)
-        slicer.util.pip_install(requirement)
+        slicer.util.pip_install([requirement])
     importlib.invalidate_caches()
     still = missing_requirements() + ([] if torch_available() else ["torch"])
     if still:
         raise InputError(None, f"could not install {', '.join(still)}; see the Python console for pip's messages")
     return True
+
+
+def ensure_test_dependencies(purpose: str) -> None:
+    """For a module's self-test case: install what is missing without asking, or skip the case, saying why.
+
+    ctest runs a module's self-test with ``slicer_add_python_unittest``, which
+    runs each ``test_*`` method through ``unittest``, never ``runTest`` (where
+    the interactive self-test installs). The Test classes call this in
+    ``setUpClass``.
+
+    Raises:
+        unittest.SkipTest: the packages are missing and cannot be installed
+            here (outside Slicer, no PyTorch extension, pip failed).
+    """
+    import unittest
+
+    try:
+        ensure_dependencies(ask=False, purpose=purpose)
+    except (InputError, subprocess.CalledProcessError, RuntimeError) as err:
+        raise unittest.SkipTest(f"{purpose} needs Python packages that are not installed: {err}") from None
