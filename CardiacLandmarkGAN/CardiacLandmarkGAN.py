@@ -94,23 +94,32 @@ U-Net generator, PatchGAN discriminator, Huber and foreground pixel losses.
 # Sample data: phantom cines generated on this computer (nothing is downloaded)
 #
 def loadCardiacPhantom(source):
-    """SampleData custom loader: install missing packages if the user agrees, then generate and load."""
+    """SampleData custom loader: install missing packages if the user agrees, then generate and load.
+
+    Returns the cine's proxy volume, or None when it could not be made (the
+    error has been shown then: tryWithErrorDisplay shows it and re-raises,
+    and SampleData's button should not get a traceback on top).
+    """
     from heatmap_landmarks.mrml.dependencies import ensure_dependencies
 
-    with slicer.util.tryWithErrorDisplay(_("Could not make the cardiac phantom cine."), waitCursor=True):
-        if not ensure_dependencies(purpose=_("the cardiac phantom cine")):
-            return None
-        from CardiacLandmarkGANLib.sampledata import loadSample
+    try:
+        with slicer.util.tryWithErrorDisplay(_("Could not make the cardiac phantom cine."), waitCursor=True):
+            if not ensure_dependencies(purpose=_("the cardiac phantom cine")):
+                return None
+            from CardiacLandmarkGANLib.sampledata import loadSample
 
-        sequence = _sequenceOf(loadSample(source.sampleName))
-        browser = slicer.modules.sequences.logic().GetFirstBrowserNodeForSequenceNode(sequence) if sequence else None
-        if browser is None:
-            return sequence
-        proxy = browser.GetProxyNode(sequence)
-        slicer.util.setSliceViewerLayers(background=proxy, foreground=None, fit=True)
-        slicer.modules.sequences.showSequenceBrowser(browser)
-        return proxy
-    return None
+            sequence = _sequenceOf(loadSample(source.sampleName))
+            logic = slicer.modules.sequences.logic()
+            browser = logic.GetFirstBrowserNodeForSequenceNode(sequence) if sequence else None
+            if browser is None:
+                return sequence
+            proxy = browser.GetProxyNode(sequence)
+            slicer.util.setSliceViewerLayers(background=proxy, foreground=None, fit=True)
+            slicer.modules.sequences.showSequenceBrowser(browser)
+            return proxy
+    except Exception:
+        logging.exception("Could not make the cardiac phantom cine %s", source.sampleName)
+        return None
 
 
 def _sequenceOf(nodes):
@@ -132,19 +141,22 @@ def registerSampleData():
 
     from CardiacLandmarkGANLib import sampledata
 
+    logic = SampleData.SampleDataLogic
+    if hasattr(logic, "registerCustomSampleDataCategory"):  # Slicer versions that have it: a translatable title
+        logic.registerCustomSampleDataCategory(sampledata.CATEGORY, title=_("Cardiac Landmark GAN"))
     for name in sampledata.SAMPLES:
-        if any(s.sampleName == name for s in SampleData.SampleDataLogic.sampleDataSourcesByCategory(sampledata.CATEGORY)):
+        if any(s.sampleName == name for s in logic.sampleDataSourcesByCategory(sampledata.CATEGORY)):
             continue
         icon = os.path.join(os.path.dirname(__file__), "Resources", "Icons", f"{name}.png")
-        SampleData.SampleDataLogic.registerCustomSampleDataSource(
+        logic.registerCustomSampleDataSource(
             category=sampledata.CATEGORY,
             sampleName=name,
             thumbnailFileName=icon,
             # SampleData wants a URI and a file name; the custom loader generates the file locally instead.
             uris=pathlib.Path(sampledata.generatedPath(name)).as_uri(),
-            fileNames=f"{name}.seq.nrrd",
+            fileNames=sampledata.sampleFileName(name),
             nodeNames=name,
-            loadFileType="SequenceFile",
+            loadFileTypes="SequenceFile",
             customDownloader=loadCardiacPhantom,
         )
 

@@ -77,36 +77,49 @@ Decoding follows the heatmap-based suture detection of Yao et al. for the AdaptO
 # Sample data: generated on this computer when clicked (nothing is downloaded)
 #
 def loadSyntheticSutureVideo(source=None):
-    """SampleData custom loader: build the synthetic video, show it, prefill the ground-truth path."""
+    """SampleData custom loader: build the synthetic video, show it, prefill the ground-truth path.
+
+    Returns the video's proxy volume, or None when it could not be made (the
+    error has been shown then: tryWithErrorDisplay shows it and re-raises,
+    and SampleData's button should not get a traceback on top).
+    """
     from heatmap_landmarks.mrml.dependencies import ensure_dependencies
 
-    with slicer.util.tryWithErrorDisplay(_("Could not make the synthetic suture video."), waitCursor=True):
-        if not ensure_dependencies(purpose=_("the synthetic suture video")):
-            return None
-        from SutureDetectionLib.sampledata import makeSyntheticSutureVideo
+    try:
+        with slicer.util.tryWithErrorDisplay(_("Could not make the synthetic suture video."), waitCursor=True):
+            if not ensure_dependencies(purpose=_("the synthetic suture video")):
+                return None
+            from SutureDetectionLib.sampledata import makeSyntheticSutureVideo
 
-        sequence, browser, proxy, truth = makeSyntheticSutureVideo()
-        slicer.util.setSliceViewerLayers(background=proxy, foreground=None, fit=True)
-        slicer.modules.sequences.showSequenceBrowser(browser)
-        logging.info("Synthetic suture video '%s' with ground truth %s", sequence.GetName(), truth)
-        return proxy
-    return None
+            sequence, browser, proxy, truth = makeSyntheticSutureVideo()
+            slicer.util.setSliceViewerLayers(background=proxy, foreground=None, fit=True)
+            slicer.modules.sequences.showSequenceBrowser(browser)
+            logging.info("Synthetic suture video '%s' with ground truth %s", sequence.GetName(), truth)
+            return proxy
+    except Exception:
+        logging.exception("Could not make the synthetic suture video")
+        return None
 
 
 def registerSampleData():
     import SampleData
 
-    from SutureDetectionLib.sampledata import SAMPLE_NAME
+    from SutureDetectionLib.sampledata import CATEGORY, SAMPLE_NAME
 
+    logic = SampleData.SampleDataLogic
+    if hasattr(logic, "registerCustomSampleDataCategory"):  # Slicer versions that have it: a translatable title
+        logic.registerCustomSampleDataCategory(CATEGORY, title=_("Suture Detection"))
     icons = os.path.join(os.path.dirname(__file__), "Resources", "Icons")
-    SampleData.SampleDataLogic.registerCustomSampleDataSource(
-        category="Endoscopy",
+    logic.registerCustomSampleDataSource(
+        category=CATEGORY,
         sampleName=SAMPLE_NAME,
         thumbnailFileName=os.path.join(icons, f"{SAMPLE_NAME}.png"),
-        # SampleData needs a URI and file name, but the custom loader makes the video locally instead.
+        # SampleData needs a URI and file name, but the custom loader makes the video in the scene instead
+        # (no file: nothing is cached).
         uris=f"generated://SutureDetection/{SAMPLE_NAME}",
         fileNames=f"{SAMPLE_NAME}.seq.nrrd",
         nodeNames=SAMPLE_NAME,
+        loadFileTypes="SequenceFile",
         customDownloader=loadSyntheticSutureVideo,
     )
 

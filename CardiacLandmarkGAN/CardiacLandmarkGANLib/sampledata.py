@@ -13,24 +13,38 @@ cache and loads it as a sequence with a browser, exactly like a downloaded
 sample. Scripts call :func:`loadSample` directly: ``SampleData.downloadSample``
 ignores custom downloaders and would try the URI before the file exists.
 
+Both folders outlive a Slicer session, and SampleData reuses a cached file
+of the same name when it is given no checksum. So the file names carry
+:data:`SAMPLE_VERSION` (a new version never reuses an older file) and the
+source handed to SampleData carries the SHA-256 of the file just generated
+(a cached copy that differs is replaced).
+
 The ground truth of the phantom (landmark pixels and RAS positions) comes from
 :func:`phantomCine` with the same settings.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import pathlib
 
 import numpy as np
 
+from heatmap_landmarks import __version__
+
 #: Sample name -> generator settings. Times are one 1000 ms RR interval.
 SAMPLES = {
     "CardiacPhantomSAXCine": {"view": "sax", "seed": 20240601, "n_frames": 20, "n_slices": 8},
     "CardiacPhantomLAXCine": {"view": "lax", "seed": 20240602, "n_frames": 20, "n_slices": 1, "lax_view": "4ch"},
 }
+#: The Sample Data section (registered with this title, so Slicer shows it as written here).
 CATEGORY = "Cardiac Landmark GAN"
 RR_INTERVAL_MS = 1000.0
+#: Bump when SAMPLES or the phantom generator change what a sample looks like.
+SAMPLE_REVISION = 2
+#: In the generated file names: the package version and the sample revision.
+SAMPLE_VERSION = f"{__version__}-{SAMPLE_REVISION}"
 
 
 def phantomCine(name: str):
@@ -76,15 +90,37 @@ def writePhantomSequence(name: str, path) -> str:
     return path
 
 
-def generatedPath(name: str) -> str:
-    """Where sample ``name`` is generated: ``<slicer.app.temporaryPath>/CardiacLandmarkGAN/<name>.seq.nrrd``."""
-    import slicer
+def sampleFileName(name: str) -> str:
+    """File name of sample ``name`` (generated and cached): ``<name>-v<SAMPLE_VERSION>.seq.nrrd``."""
+    if name not in SAMPLES:
+        raise KeyError(f"unknown sample {name!r}; known: {', '.join(SAMPLES)}")
+    return f"{name}-v{SAMPLE_VERSION}.seq.nrrd"
 
-    return os.path.join(slicer.app.temporaryPath, "CardiacLandmarkGAN", f"{name}.seq.nrrd")
+
+def generatedPath(name: str, folder=None) -> str:
+    """Where sample ``name`` is generated: ``<folder>/CardiacLandmarkGAN/<sampleFileName>``.
+
+    ``folder`` defaults to ``slicer.app.temporaryPath``.
+    """
+    if folder is None:
+        import slicer
+
+        folder = slicer.app.temporaryPath
+    return os.path.join(os.fspath(folder), "CardiacLandmarkGAN", sampleFileName(name))
+
+
+def sampleSource(name: str, path) -> dict:
+    """Arguments of ``SampleData.SampleDataSource`` for the generated file ``path`` of sample ``name``.
+
+    With the file's SHA-256 as checksum, SampleData replaces a cached copy that differs.
+    """
+    digest = hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+    return {"sampleName": name, "uris": pathlib.Path(path).as_uri(), "fileNames": sampleFileName(name),
+            "nodeNames": name, "loadFileTypes": "SequenceFile", "checksums": f"SHA256:{digest}"}
 
 
 def loadSample(name: str = "CardiacPhantomSAXCine") -> list:
-    """Generate sample ``name`` (once per session) and load it the SampleData way; returns the loaded nodes.
+    """Generate sample ``name`` (once per version) and load it the SampleData way; returns the loaded nodes.
 
     The file is handed to ``SampleDataLogic.downloadFromSource`` as a ``file://``
     URI, so it is copied into the cache and loaded as a sequence with a
@@ -99,6 +135,5 @@ def loadSample(name: str = "CardiacPhantomSAXCine") -> list:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         logging.info("Generating sample %s into %s", name, path)
         writePhantomSequence(name, path)
-    source = SampleData.SampleDataSource(sampleName=name, uris=pathlib.Path(path).as_uri(),
-                                         fileNames=f"{name}.seq.nrrd", nodeNames=name, loadFileType="SequenceFile")
+    source = SampleData.SampleDataSource(**sampleSource(name, path))
     return SampleData.SampleDataLogic().downloadFromSource(source)

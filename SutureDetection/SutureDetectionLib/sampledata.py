@@ -19,6 +19,8 @@ from heatmap_landmarks.adaptor_json import SubmissionEntry, write_submission_jso
 from heatmap_landmarks.geometry import Geometry
 
 SAMPLE_NAME = "SyntheticSutureVideo"
+#: The Sample Data section (registered with this title, so Slicer shows it as written here).
+CATEGORY = "Suture Detection"
 #: Node attribute holding the path of the sample's ground-truth JSON.
 GROUND_TRUTH_ATTRIBUTE = "SutureDetection.GroundTruthPath"
 FOLDER_NAME, SUBFOLDER_NAME = "synthetic", "video01"
