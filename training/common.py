@@ -176,6 +176,49 @@ def all_reduce_mean(value: float, ctx: DistContext) -> float:
     return float(t.item()) / ctx.world_size
 
 
+def average_buffers(model, ctx: DistContext) -> None:
+    """Average floating-point buffers (batch-norm running statistics) over the ranks, in place.
+
+    DDP keeps parameters equal on every rank, but each rank's forward pass updates
+    its own running statistics from its own batch, so without this the ranks end a
+    run with different weights, and validation on rank 0 sees rank 0's statistics
+    only. A collective under DDP; a no-op otherwise.
+    """
+    if not ctx.distributed:
+        return
+    import torch.distributed as dist
+
+    with torch.no_grad():
+        for buf in model.buffers():
+            if buf.is_floating_point():
+                dist.all_reduce(buf)
+                buf.div_(ctx.world_size)
+            else:
+                dist.broadcast(buf, src=0)
+
+
+def rank_weight_digests(model, ctx: DistContext) -> list[str]:
+    """sha256 of ``model``'s parameters and buffers on every rank, in rank order (one entry when not distributed).
+
+    A collective under DDP: every rank must call it. Identical digests show that the
+    ranks ended the run with the same weights, as data-parallel training must.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    digest = h.hexdigest()
+    if not ctx.distributed:
+        return [digest]
+    import torch.distributed as dist
+
+    out: list = [None] * ctx.world_size
+    dist.all_gather_object(out, digest)
+    return [str(d) for d in out]
+
+
 # --------------------------------------------------------------------------- seeding
 def seed_everything(seed: int, *, deterministic: bool = True) -> None:
     """Seed Python, NumPy and torch (CPU + every CUDA device).

@@ -79,12 +79,14 @@ from .common import (
     MetricsLog,
     RunBudget,
     all_reduce_mean,
+    average_buffers,
     autocast,
     cleanup_ddp,
     derive_seed,
     load_training_state,
     make_grad_scaler,
     progress_bar,
+    rank_weight_digests,
     save_training_state,
     seed_everything,
     setup_device_and_ddp,
@@ -532,6 +534,8 @@ class Trainer:
 
     def end_epoch(self, partial: bool = False) -> None:
         ctx = self.ctx
+        if not partial:  # a stop mid-epoch saves rank 0's own statistics, so that a resumed run continues exactly
+            self._average_buffers()
         means = {k: all_reduce_mean(v / max(self.acc_n, 1), ctx) for k, v in self.acc.items()}
         val = {}
         if ctx.is_main:
@@ -566,6 +570,11 @@ class Trainer:
             self.acc, self.acc_n = {}, 0
         if ctx.is_main:
             self._save_state()
+
+    def _average_buffers(self) -> None:
+        average_buffers(self.gen_plain, self.ctx)
+        if self.disc_plain is not None:
+            average_buffers(self.disc_plain, self.ctx)
 
     # -- saving ----------------------------------------------------------------------
     def _card(self, decoder: dict, metrics: dict) -> ModelCard:
@@ -694,9 +703,11 @@ class Trainer:
         bar.close()
         if self.step % spe != 0 and self.step > start_step:
             self.end_epoch(partial=True)
+            self._average_buffers()  # the final weights: equal on every rank
         seconds = time.monotonic() - t0
         summary = {"steps": self.step, "stop_reason": self.budget.reason, "seconds_this_run": round(seconds, 1),
-                   "seconds_per_step": round(seconds / max(self.step - start_step, 1), 4)}
+                   "seconds_per_step": round(seconds / max(self.step - start_step, 1), 4),
+                   "world_size": ctx.world_size, "rank_weight_digests": rank_weight_digests(self.gen_plain, ctx)}
         if ctx.is_main:
             summary.update(self.finish())
             (self.out / "summary.json").write_text(json.dumps(_clean(summary), indent=2) + "\n", encoding="utf-8")

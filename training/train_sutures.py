@@ -41,6 +41,7 @@ from heatmap_landmarks.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 from .common import (
     MetricsLog,
+    average_buffers,
     RunBudget,
     autocast,
     cleanup_ddp,
@@ -48,6 +49,7 @@ from .common import (
     load_training_state,
     make_grad_scaler,
     progress_bar,
+    rank_weight_digests,
     save_training_state,
     seed_everything,
     setup_device_and_ddp,
@@ -369,6 +371,8 @@ def _train(cfg, ctx, out: Path, log, resume, export, overwrite, quiet) -> dict:
                 flag = torch.tensor([1.0 if stop else 0.0], device=ctx.device)
                 torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
                 stop = bool(flag.item() > 0)
+            if step % cfg.val_every == 0:
+                average_buffers(net, ctx)  # every rank: equal batch-norm statistics before validating and saving
             if ctx.is_main and (step % cfg.val_every == 0 or stop):
                 scores, _ = validate(model, val_frames, default_decoder, ctx, cfg.batch_size)
                 model.train()
@@ -389,6 +393,9 @@ def _train(cfg, ctx, out: Path, log, resume, export, overwrite, quiet) -> dict:
                                     extra={"best": best, "counts": counts,
                                            "elapsed_minutes": elapsed_before + budget.elapsed_minutes()})
             if stop:
+                # After the resume state (rank 0's own statistics, so that a resumed run continues exactly):
+                # the final weights are equal on every rank.
+                average_buffers(net, ctx)
                 break
     bar.close()
     if ctx.distributed:  # the counts above are per process; report the whole run's
@@ -396,14 +403,18 @@ def _train(cfg, ctx, out: Path, log, resume, export, overwrite, quiet) -> dict:
         t = torch.tensor([float(counts[k]) for k in keys], dtype=torch.float64, device=ctx.device)
         torch.distributed.all_reduce(t)
         counts = {k: int(v) for k, v in zip(keys, t.tolist())}
+    digests = rank_weight_digests(net, ctx)
     train_minutes = elapsed_before + budget.elapsed_minutes()
     log.info("training stopped: %s; %d steps in %.1f min; augmentation: %d points seen, %d dropped by rotation, "
              "%d cut off by crops", budget.reason, step, train_minutes, counts["points_seen"],
              counts["dropped_rotation"], counts["dropped_crop"])
     if not ctx.is_main:
         return {}
-    return _finish(cfg, out, log, ctx, val_frames, input_size, best, step, train_minutes, counts, params, flops,
-                   export, overwrite, budget.reason, time.perf_counter() - t_start)
+    summary = _finish(cfg, out, log, ctx, val_frames, input_size, best, step, train_minutes, counts, params, flops,
+                      export, overwrite, budget.reason, time.perf_counter() - t_start)
+    summary.update({"world_size": ctx.world_size, "rank_weight_digests": digests})
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    return summary
 
 
 def _finish(cfg, out, log, ctx, val_frames, input_size, best, step, train_minutes, counts, params, flops,
