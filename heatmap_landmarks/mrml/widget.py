@@ -190,6 +190,7 @@ class HeatmapModuleWidgetMixin:
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
+        self.updateInputSelectorFilter()  # the closed scene's heatmap IDs must not hide new nodes
         if self.parent.isEntered:  # the module is shown: give it a new parameter node right away
             self.initializeParameterNode()
 
