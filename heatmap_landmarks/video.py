@@ -14,6 +14,8 @@ come out as ``(H, W, 3) float32`` RGB in [0, 1], the input of
 * A video (``.mp4``, ``.avi``, ...) is decoded by OpenCV's ``VideoCapture``
   frame by frame. Frame ``i`` is named ``"{i:06d}.png"`` (the AdaptOR frame
   naming), so outputs of videos and of extracted frame folders agree.
+* A path whose name is not valid UTF-8 is refused before OpenCV sees it
+  (OpenCV crashes on it): :func:`heatmap_landmarks.io.check_path_name`.
 
 Frame sizes need not be multiples of 32 and may differ between images of a
 folder: the network input is padded (never resized) in preprocessing.
@@ -189,7 +191,7 @@ def read_colour_frame(path: PathLike) -> np.ndarray:
     ...
     heatmap_landmarks.errors.InputError: ...grey.png: greyscale frame (one channel); the suture model needs RGB colour frames (a grey picture stored as three equal R, G, B channels is accepted)
     """
-    from .io import read_rgb_frame  # first: its errors name missing/corrupt files precisely
+    from .io import read_rgb_frame  # first: its errors name bad names, missing and corrupt files precisely
 
     frame = read_rgb_frame(path)
     if stored_channels(path) in (1, 2):
@@ -249,7 +251,9 @@ class ImageFrames(FrameSource):
     kind = "image"
 
     def __init__(self, paths):
-        paths = [Path(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+        from .io import check_path_name
+
+        paths = [check_path_name(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
         if not paths:
             raise InputError(None, "no image files given")
         super().__init__(paths[0])
@@ -280,7 +284,9 @@ class FolderFrames(ImageFrames):
     kind = "folder"
 
     def __init__(self, folder: PathLike):
-        folder = Path(folder)
+        from .io import check_input_path
+
+        folder = check_input_path(folder)
         if not folder.is_dir():
             raise InputError(folder, "is not a folder")
         try:
@@ -307,9 +313,11 @@ class VideoFrames(FrameSource):
     kind = "video"
 
     def __init__(self, path: PathLike):
-        super().__init__(path)
+        from .io import check_input_path
+
+        super().__init__(check_input_path(path))
         if not self.path.is_file():
-            raise InputError(self.path, "video file does not exist")
+            raise InputError(self.path, "is not a video file (a folder?)")
         cap = self._open()
         try:
             self.fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -366,9 +374,9 @@ def open_frames(path: PathLike) -> FrameSource:
     ...
     heatmap_landmarks.errors.InputError: ...: holds no frames (no .png, .jpg, .jpeg files)
     """
-    p = Path(path)
-    if not p.exists():
-        raise InputError(p, "does not exist")
+    from .io import check_input_path
+
+    p = check_input_path(path)  # also refuses names OpenCV would crash on
     if p.is_dir():
         return FolderFrames(p)
     suffix = p.suffix.lower()
