@@ -660,6 +660,8 @@ def _check_nifti(path: Path) -> list:
                         if bad.any():
                             n_nan += int(np.isnan(values).sum())
                             n_inf += int(bad.sum()) - int(np.isnan(values).sum())
+                while gz and have >= need and f.read(_NIFTI_CHUNK):
+                    pass  # to the end of the stream, so that a cut-off gzip trailer (CRC, length) is noticed
     except (EOFError, zlib.error) as err:
         raise InputError(path, f"cannot read as NIfTI: the gzip stream is truncated or corrupt ({err})") from None
     except OSError as err:  # includes gzip.BadGzipFile
