@@ -187,6 +187,20 @@ def test_an_upside_down_array_with_a_header_that_says_so_gives_the_same_anatomic
     assert float(down[(0, "RVI-1")]["y"]) > float(down[(0, "RVI-2")]["y"])
 
 
+@pytest.mark.parametrize("sign, warned", [(1.0, True), (-1.0, False)])
+def test_a_header_that_puts_the_rv_posterior_is_flagged(sign, warned, tmp_path, capsys):
+    """Columns along +-A: with +x anterior the RV (on the image left) is posterior to the LV, which no normal
+    heart shows; the output says so (and still names by the header)."""
+    direction = np.array([[0.0, 0.6, 0.8], [sign, 0.0, 0.0], [0.0, 0.8, -0.6]]) @ np.diag([1.0, 1.0, sign])
+    path = write_sitk(tmp_path / "seg.nii.gz", sax_stack(), Geometry(spacing=(1.2, 1.2, 8.0), direction=direction))
+    code, stdout, _ = run([path, "--out", tmp_path / "o"], capsys)
+    assert code == 0
+    assert ("RV lies posterior to the LV on 3 of 3 slices" in stdout) == warned
+    _, rows = read_csv(tmp_path / "o" / "seg_landmarks.csv")
+    table = by_frame(rows)
+    assert float(table[(0, "RVI-1")]["a"]) > float(table[(0, "RVI-2")]["a"])  # the header decides either way
+
+
 def test_image_on_the_same_grid_gives_an_overlay(tmp_path, capsys):
     stack = sax_stack()
     write_sitk(tmp_path / "seg.nii.gz", stack, OBLIQUE)

@@ -383,8 +383,9 @@ def detections_from_labels(volume_at, n_times: int, *, view: str = "sax", labels
     Returns:
         ``CardiacDetections`` with ``points (T, Z, L, 2)`` float32 pixels (x, y), ``ras
         (T, Z, L, 3)`` float64 mm, NaN where absent; ``confidence (T, Z, L)`` NaN (the
-        points come from a mask, not a model); ``notes`` say which anterior rule was used
-        and where (and why) points are absent; ``weights`` is empty.
+        points come from a mask, not a model); ``notes`` say which anterior rule was used,
+        where (and why) points are absent, and warn when a header's orientation puts the RV
+        posterior to the LV on most slices (anatomically reversed); ``weights`` is empty.
 
     Raises:
         InputError: non-integer, NaN or non-3D voxels, a label value that never occurs,
@@ -416,7 +417,8 @@ def detections_from_labels(volume_at, n_times: int, *, view: str = "sax", labels
     absent: dict = {}  # (names, reason) -> [(t, z)]
     points = ras = rv_area = None
     seen = set()
-    ant = None
+    ant, by_geometry = None, False
+    rv_side_a = []  # SAX by geometry: A(RV centroid) - A(LV centroid), mm, per slice with both
     for t in range(n_times):
         volume, geometry = volume_at(t)
         vol = _check_volume(volume, source, t)
@@ -426,7 +428,7 @@ def detections_from_labels(volume_at, n_times: int, *, view: str = "sax", labels
             ras = np.full(points.shape[:3] + (3,), np.nan)
             rv_area = np.zeros(points.shape[:2], np.int64)
             if view == "sax":
-                ant, note = _anterior_rule(geometry, anterior_xy, has_patient_orientation)
+                ant, note, by_geometry = _anterior_rule(geometry, anterior_xy, has_patient_orientation)
                 notes.append(note)
         elif vol.shape != shape:
             raise InputError(source, f"time point {t} has shape {vol.shape}, time point 0 {shape}; every time "
@@ -436,6 +438,10 @@ def detections_from_labels(volume_at, n_times: int, *, view: str = "sax", labels
         for z in range(vol.shape[0]):
             if view == "sax":
                 found = sax_landmarks_from_labels(vol[z], labels, anterior_xy=ant)
+                if by_geometry and "LVC" in found.points and (vol[z] == labels.rv).any():
+                    rv_lv = geometry.pixel_to_ras([[*_xy(vol[z] == labels.rv).mean(axis=0), z],
+                                                   [*found.points["LVC"], z]])
+                    rv_side_a.append(float(rv_lv[0, 1] - rv_lv[1, 1]))
             else:
                 found = lax_landmarks_from_labels(vol[z], labels)
             for i, name in enumerate(names):
@@ -461,6 +467,12 @@ def detections_from_labels(volume_at, n_times: int, *, view: str = "sax", labels
 
     z_count = points.shape[1]
     basal_end = None
+    behind = sum(a < 0 for a in rv_side_a)
+    if rv_side_a and behind > len(rv_side_a) / 2:
+        notes.append(f"check the header's orientation: in its patient coordinates the RV lies posterior to the LV "
+                     f"on {behind} of {len(rv_side_a)} slices, which is anatomically reversed (a header whose R and A "
+                     f"axes are negated, e.g. LPS coordinates stored as RAS, does this); RVI-1 still follows the "
+                     f"header, so it is then the inferior insertion")
     if view == "sax":
         if z_count > 1:
             basal_end = _basal_end_by_rv_area(rv_area)
@@ -508,19 +520,21 @@ def _where(cells, n_times: int, z_count: int) -> str:
     return "(time point, slice) " + ", ".join(f"({t}, {z})" for t, z in cells)
 
 
-def _anterior_rule(geometry, anterior_xy, has_patient_orientation) -> tuple[np.ndarray, str]:
-    """``(anterior (2,) pixels, note)`` for :func:`detections_from_labels`."""
+def _anterior_rule(geometry, anterior_xy, has_patient_orientation) -> tuple[np.ndarray, str, bool]:
+    """``(anterior (2,) pixels, note, whether it came from the header's orientation)`` for
+    :func:`detections_from_labels`."""
     if anterior_xy is not None:
         ant = np.asarray(anterior_xy, dtype=np.float64).reshape(2)
-        return ant, f"RVI-1 is the insertion further along the given anterior direction ({ant[0]:.3g}, {ant[1]:.3g}) px"
+        return ant, (f"RVI-1 is the insertion further along the given anterior direction ({ant[0]:.3g}, "
+                     f"{ant[1]:.3g}) px"), False
     if has_patient_orientation(geometry):
         ant = anterior_direction_xy(geometry.direction, geometry.spacing[:2])
         if ant is not None:
             return ant, ("RV insertions named by patient geometry: RVI-1 is the more anterior one (larger RAS A); "
-                         f"anterior is ({ant[0]:.2f}, {ant[1]:.2f}) in pixel (x, y)")
+                         f"anterior is ({ant[0]:.2f}, {ant[1]:.2f}) in pixel (x, y)"), True
         return np.asarray(ANTERIOR_UP), ("anterior is nearly perpendicular to the slice plane, so the label map's "
                                          "orientation cannot name the RV insertions: RVI-1 is the one nearer the top "
-                                         "of the image (anterior up assumed)")
+                                         "of the image (anterior up assumed)"), False
     return np.asarray(ANTERIOR_UP), ("the label map has no patient orientation (identity direction): RVI-1 is the "
                                      "insertion nearer the top of the image (anterior up assumed, the display "
-                                     "convention of short-axis views, as on ACDC)")
+                                     "convention of short-axis views, as on ACDC)"), False
