@@ -30,6 +30,8 @@ import csv
 import json
 import math
 import os
+import re
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +49,10 @@ __all__ = [
     "SubmissionWriter",
     "SutureCsvWriter",
     "atomic_text_file",
+    "MAX_JSON_DEPTH",
     "json_number",
     "json_positive_int",
+    "parse_json",
     "read_json",
     "read_point_labels",
     "write_point_labels",
@@ -63,11 +67,50 @@ LABEL_COORDINATE_OFFSET = 0.0
 #: Columns of the suture points CSV, in order.
 SUTURE_CSV_COLUMNS = ("frame", "label", "x", "y", "confidence")
 _DECIMALS = 4  # 1e-4 px is far below any labelling precision
+#: Deepest nesting of arrays/objects a JSON file may have (the formats read here need 4).
+MAX_JSON_DEPTH = 64
+#: Largest coordinate magnitude a point may have: what float32, the points' type, holds.
+_MAX_COORDINATE = float(np.finfo(np.float32).max)
+#: Largest image side (imageHeight/imageWidth), pixels: OpenCV's and numpy's int32 sizes.
+_MAX_SIDE = 2**31 - 1
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
+def _nesting_depth(text: str) -> int:
+    """Deepest ``[``/``{`` nesting of JSON text, brackets inside strings not counted (no recursion)."""
+    bare = _JSON_STRING.sub("", text)
+    codes = np.frombuffer(bare.encode("utf-8", "surrogatepass"), np.uint8)
+    step = ((codes == 0x5B) | (codes == 0x7B)).astype(np.int32) - ((codes == 0x5D) | (codes == 0x7D))
+    return int(np.cumsum(step).max(initial=0))
+
+
+def parse_json(text: str, source: PathLike | None = None, *, max_depth: int = MAX_JSON_DEPTH):
+    """Parse JSON text; every failure is one :class:`InputError` naming ``source``.
+
+    Nesting deeper than ``max_depth`` is refused before :func:`json.loads`
+    could recurse into it (100,000 nested brackets end in RecursionError);
+    integers too long for Python's int parser are refused the same way. NaN
+    and Infinity are parsed (the callers' field checks name the field).
+
+    >>> parse_json('{"a": [1, 2]}')
+    {'a': [1, 2]}
+    >>> parse_json("[" * 100 + "]" * 100, "deep.json")
+    Traceback (most recent call last):
+    ...
+    heatmap_landmarks.errors.InputError: deep.json: JSON nested 100 levels deep; at most 64 are allowed
+    """
+    depth = _nesting_depth(text)
+    if depth > max_depth:
+        raise InputError(source, f"JSON nested {depth} levels deep; at most {max_depth} are allowed")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(source, f"is not valid JSON (line {err.lineno}: {err.msg})") from None
+    except (ValueError, RecursionError) as err:  # e.g. an integer of more than 4300 digits
+        raise InputError(source, f"cannot be parsed as JSON ({str(err)[:120]})") from None
 
 
 def read_json(path: PathLike):
@@ -83,19 +126,32 @@ def read_json(path: PathLike):
     path = os.fspath(path)
     try:
         with open(path, "rb") as f:
-            return json.loads(f.read().decode("utf-8-sig"))
+            text = f.read().decode("utf-8-sig")
     except FileNotFoundError:
         raise InputError(path, "file does not exist") from None
     except OSError as err:
         raise InputError(path, f"cannot be read ({err.strerror})") from None
     except UnicodeDecodeError:
         raise InputError(path, "is not UTF-8 text") from None
-    except json.JSONDecodeError as err:
-        raise InputError(path, f"is not valid JSON (line {err.lineno}: {err.msg})") from None
+    except ValueError as err:  # e.g. a NUL byte in the path
+        raise InputError(path, f"cannot be opened ({err})") from None
+    return parse_json(text, path)
+
+
+def _shown(value) -> str:
+    """``repr`` of a JSON value, cut short (a 400-digit integer is no message)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long for repr()
+        return f"an integer of more than {sys.get_int_max_str_digits()} digits"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def json_number(value, path: PathLike | None, what: str) -> float:
-    """``value`` read from a JSON file as a finite float; anything else (bool, string, NaN) is an InputError.
+    """``value`` read from a JSON file as a finite float32-sized number; anything else is an InputError.
+
+    Booleans, strings, NaN, infinities and magnitudes beyond float32 (the
+    points' type: ``1e300`` would become ``inf``) are refused, naming ``what``.
 
     >>> json_number(3, "a.json", "point 0 x")
     3.0
@@ -103,14 +159,27 @@ def json_number(value, path: PathLike | None, what: str) -> float:
     Traceback (most recent call last):
     ...
     heatmap_landmarks.errors.InputError: a.json: point 0 x must be a finite number, got '3'
+    >>> json_number(1e300, "a.json", "point 0 x")
+    Traceback (most recent call last):
+    ...
+    heatmap_landmarks.errors.InputError: a.json: point 0 x must be a finite number of at most 3.4e+38 (float32), got 1e+300
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(path, f"{what} must be a finite number, got {value!r}")
-    return float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(path, f"{what} must be a finite number, got {_shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float's range
+        number = math.inf
+    if not math.isfinite(number) and isinstance(value, float):
+        raise InputError(path, f"{what} must be a finite number, got {_shown(value)}")
+    if not abs(number) <= _MAX_COORDINATE:
+        raise InputError(path, f"{what} must be a finite number of at most {_MAX_COORDINATE:.2g} (float32), "
+                               f"got {_shown(value)}")
+    return number
 
 
 def json_positive_int(value, path: PathLike | None, what: str) -> int:
-    """``value`` read from a JSON file as a positive int (``288`` or ``288.0``), else an InputError.
+    """``value`` read from a JSON file as a positive int (``288`` or ``288.0``) up to 2**31 - 1, else an InputError.
 
     >>> json_positive_int(288.0, "a.json", "imageHeight")
     288
@@ -118,9 +187,16 @@ def json_positive_int(value, path: PathLike | None, what: str) -> int:
     Traceback (most recent call last):
     ...
     heatmap_landmarks.errors.InputError: a.json: imageHeight must be a positive whole number, got 0
+    >>> json_positive_int(float("inf"), "a.json", "imageHeight")
+    Traceback (most recent call last):
+    ...
+    heatmap_landmarks.errors.InputError: a.json: imageHeight must be a positive whole number, got inf
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value <= 0:
-        raise InputError(path, f"{what} must be a positive whole number, got {value!r}")
+    whole = isinstance(value, int) or (isinstance(value, float) and math.isfinite(value) and value.is_integer())
+    if isinstance(value, bool) or not whole or value <= 0:
+        raise InputError(path, f"{what} must be a positive whole number, got {_shown(value)}")
+    if value > _MAX_SIDE:
+        raise InputError(path, f"{what} must be at most {_MAX_SIDE} pixels, got {_shown(value)}")
     return int(value)
 
 
@@ -130,7 +206,7 @@ def _points_from_json(raw, path: str, where: str) -> np.ndarray:
     points = np.zeros((len(raw), 2), dtype=np.float32)
     for n, p in enumerate(raw):
         if not isinstance(p, dict) or "x" not in p or "y" not in p:
-            raise InputError(path, f'{where}point {n} must be {{"x": .., "y": ..}}, got {p!r}')
+            raise InputError(path, f'{where}point {n} must be {{"x": .., "y": ..}}, got {_shown(p)}')
         points[n] = (json_number(p["x"], path, f"{where}point {n} x"),
                      json_number(p["y"], path, f"{where}point {n} y"))
     return points - np.float32(LABEL_COORDINATE_OFFSET)

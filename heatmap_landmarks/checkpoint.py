@@ -42,10 +42,160 @@ HEATMAP_ARCHITECTURES = ("CardiacGenerator", "ResNeXtUNet")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _STATE_META_KEY = "heatmap_landmarks.meta"
 _REQUIRED = ("name", "task", "architecture", "landmark_names", "heatmap_mode", "sigma2", "input_size")
+#: Largest side of the network input, pixels (a 4K video frame is 3840 x 2160).
+MAX_INPUT_SIDE = 4096
+#: Largest integer a network config may hold (channel widths, block counts, ...).
+MAX_CONFIG_INT = 4096
+#: Deepest nesting of a model card's JSON.
+MAX_CARD_DEPTH = 32
+
+# Decoder settings a card may hold, per task: name -> (kind, low, high), the value range inclusive.
+# These are the keywords the Predictor hands on: heatmaps.decode_per_channel/decode_tethered/decide_pair
+# and the test-time rotations (cardiac), heatmaps.decode_sutures (sutures).
+_DECODER_SETTINGS = {
+    "cardiac": {
+        "level": ("fraction", 0.0, 1.0),                   # of the heatmap maximum; 0 itself is no threshold
+        "min_confidence": ("number", 0.0, 1.0),
+        "rotations": ("choice", (1, 2, 4), None),
+        "rvi_max_distance_mm": ("number", 0.0, 1000.0),    # 0 = off
+        "rvi_pair_confidence": ("number", 0.0, 1.0),       # 0 = off
+    },
+    "sutures": {
+        "threshold": ("number-or-null", 0.0, 1.0),         # null = Otsu
+        "opening_kernel": ("int", 0, 255),
+        "cut": ("bool", None, None),
+        "cut_ratio": ("fraction", 0.0, 100.0),
+        "min_area": ("int", 1, 1_000_000),
+        "min_confidence": ("number", 0.0, 1.0),
+        "weighted": ("bool", None, None),
+    },
+}
+# Intensity normalisation per method: its keys, and the tasks whose preprocessing reads it.
+_NORMALISATIONS = {
+    "percentile": ({"low", "high"}, ("cardiac",)),        # preprocess.prepare_cardiac percentiles
+    "mean_std": ({"mean", "std"}, ("sutures",)),         # preprocess.prepare_suture_frame, per RGB channel
+    "tanh_range": ({"low", "high"}, ("sutures",)),       # CycleGAN translators: [-1, 1]
+}
 
 
 def _card_error(problem: str) -> CheckpointError:
     return CheckpointError(None, f"model card: {problem}")
+
+
+def _real(x: Any) -> bool:
+    """A JSON number that is a finite real (no bool, no NaN, no int beyond float range)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return False
+    try:
+        return math.isfinite(x)
+    except OverflowError:
+        return False
+
+
+def _shown(value: Any) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        return "a huge integer"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_setting(where: str, value: Any, kind: str, low, high) -> None:
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise _card_error(f"{where} must be true or false, got {_shown(value)}")
+        return
+    if kind == "choice":
+        if isinstance(value, bool) or value not in low:
+            raise _card_error(f"{where} must be one of {', '.join(map(str, low))}, got {_shown(value)}")
+        return
+    if kind == "number-or-null" and value is None:
+        return
+    if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        raise _card_error(f"{where} must be a whole number from {low} to {high}, got {_shown(value)}")
+    if not _real(value):
+        raise _card_error(f"{where} must be a number{' or null' if kind == 'number-or-null' else ''}, "
+                          f"got {_shown(value)}")
+    if not (low < value if kind == "fraction" else low <= value) or value > high:
+        bounds = f"in ({low:g}, {high:g}]" if kind == "fraction" else f"in [{low:g}, {high:g}]"
+        raise _card_error(f"{where} must be {bounds}, got {_shown(value)}")
+
+
+def _check_decoder(card: "ModelCard") -> None:
+    settings = _DECODER_SETTINGS[card.task]
+    unknown = sorted(k for k in card.decoder if k not in settings)
+    if unknown:
+        raise _card_error(f"decoder: unknown setting(s) {', '.join(map(repr, unknown))} for task {card.task!r}; "
+                          f"valid settings are {', '.join(settings)}")
+    for key, value in card.decoder.items():
+        _check_setting(f"decoder.{key}", value, *settings[key])
+    # (4 rotations on a non-square grid: the Predictor refuses that with its own one line.)
+    if card.decoder.get("rvi_max_distance_mm") and card.input_spacing_mm is None:
+        raise _card_error("decoder.rvi_max_distance_mm needs input_spacing_mm (a distance in mm on the network grid)")
+
+
+def _check_normalisation(card: "ModelCard") -> None:
+    norm = card.normalisation
+    if not norm:
+        return
+    method = norm.get("method")
+    if method not in _NORMALISATIONS:
+        raise _card_error(f"normalisation.method must be one of {', '.join(map(repr, _NORMALISATIONS))}, "
+                          f"got {_shown(method)}")
+    keys, tasks = _NORMALISATIONS[method]
+    if card.task not in tasks:
+        raise _card_error(f"normalisation.method {method!r} is not read by {card.task!r} models "
+                          f"(use {' or '.join(repr(m) for m, (_, t) in _NORMALISATIONS.items() if card.task in t)})")
+    extra = sorted(set(norm) - keys - {"method"})
+    missing = sorted(keys - set(norm))
+    if extra or missing:
+        raise _card_error(f"normalisation {method!r} needs exactly {', '.join(sorted(keys))}"
+                          + (f"; unknown {', '.join(map(repr, extra))}" if extra else "")
+                          + (f"; missing {', '.join(map(repr, missing))}" if missing else ""))
+    if method in ("percentile", "tanh_range"):
+        for key in ("low", "high"):
+            if not _real(norm[key]):
+                raise _card_error(f"normalisation.{key} must be a number, got {_shown(norm[key])}")
+        low, high = norm["low"], norm["high"]
+        if not low < high or (method == "percentile" and not 0 <= low < high <= 100):
+            bounds = "0 <= low < high <= 100 (percentiles)" if method == "percentile" else "low < high"
+            raise _card_error(f"normalisation needs {bounds}, got low {low!r}, high {high!r}")
+        return
+    for key in ("mean", "std"):
+        values = norm[key]
+        if not isinstance(values, list) or len(values) != 3 or not all(_real(v) for v in values):
+            raise _card_error(f"normalisation.{key} must be three numbers (R, G, B), got {_shown(values)}")
+    if not all(v > 0 for v in norm["std"]):
+        raise _card_error(f"normalisation.std must be positive, got {norm['std']}")
+
+
+def _check_config(card: "ModelCard") -> None:
+    """Config values within :data:`MAX_CONFIG_INT` and, for a registered architecture, valid for its config class."""
+    def walk(value, where):
+        if isinstance(value, bool):
+            return
+        if isinstance(value, int) and abs(value) > MAX_CONFIG_INT:
+            raise _card_error(f"{where} must be at most {MAX_CONFIG_INT}, got {_shown(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _card_error(f"{where} must be finite, got {value!r}")
+        if isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{where}[{i}]")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{where}.{k}")
+
+    walk(card.config, "config")
+    from .models import ARCHITECTURES  # the networks import the errors module only; no cycle
+
+    entry = ARCHITECTURES.get(card.architecture)
+    if entry is not None:  # another registry may be given to load_checkpoint; it checks its own
+        try:
+            entry[0].from_dict(card.config)
+        except InputError as err:
+            raise _card_error(f"config: {err.problem}") from None
+        except TypeError as err:  # a value of a type the config class cannot even compare
+            raise _card_error(f"config: {err}") from None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -147,18 +297,24 @@ class ModelCard:
                 raise _card_error(f"config out_channels={out_channels} does not fit heatmap_mode "
                                   f"{self.heatmap_mode!r} with {len(self.landmark_names)} landmark name(s) "
                                   f"(expected {expected})")
-        if not _positive_number(self.sigma2):
-            raise _card_error(f"sigma2 must be a positive number (px^2), got {self.sigma2!r}")
+        if not _positive_number(self.sigma2) or self.sigma2 > 1e4:
+            raise _card_error(f"sigma2 must be a positive number (px^2) of at most 10000, got {_shown(self.sigma2)}")
         self.sigma2 = float(self.sigma2)
         size = self.input_size
         if (not isinstance(size, (list, tuple)) or len(size) != 2
                 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)):
-            raise _card_error(f"input_size must be [H, W] positive integers, got {size!r}")
+            raise _card_error(f"input_size must be [H, W] positive integers, got {_shown(size)}")
+        if max(size) > MAX_INPUT_SIDE:
+            raise _card_error(f"input_size sides must be at most {MAX_INPUT_SIDE} pixels, got {_shown(size)}")
         self.input_size = list(size)
         if self.input_spacing_mm is not None:
-            if not _positive_number(self.input_spacing_mm):
-                raise _card_error(f"input_spacing_mm must be a positive number or null, got {self.input_spacing_mm!r}")
+            if not _positive_number(self.input_spacing_mm) or self.input_spacing_mm > 100:
+                raise _card_error(f"input_spacing_mm must be a positive number of at most 100 (mm) or null, "
+                                  f"got {_shown(self.input_spacing_mm)}")
             self.input_spacing_mm = float(self.input_spacing_mm)
+        _check_config(self)
+        _check_normalisation(self)
+        _check_decoder(self)
         for name in ("training_data", "notes", "sha256", "weights_file"):
             if not isinstance(getattr(self, name), str):
                 raise _card_error(f"{name} must be a string, got {getattr(self, name)!r}")
@@ -197,15 +353,18 @@ class ModelCard:
 
     @classmethod
     def from_json(cls, text: str, source: PathLike | None = None) -> "ModelCard":
+        """Parse and validate; nesting deeper than :data:`MAX_CARD_DEPTH` is refused before parsing."""
+        from .adaptor_json import parse_json  # the one home of careful JSON parsing
+
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise CheckpointError(source, f"model card is not valid JSON: {err}") from None
+            data = parse_json(text, source, max_depth=MAX_CARD_DEPTH)
+        except InputError as err:
+            raise CheckpointError(source, f"model card {err.problem}") from None
         return cls.from_dict(data, source)
 
 
 def _positive_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+    return _real(x) and x > 0
 
 
 # -- files -------------------------------------------------------------------------

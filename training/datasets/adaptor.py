@@ -50,6 +50,7 @@ from heatmap_landmarks.adaptor_json import (
 )
 from heatmap_landmarks.errors import InputError, PathLike
 from heatmap_landmarks.io import read_rgb_frame
+from heatmap_landmarks.video import stored_channels
 
 from .report import DatasetReport
 
@@ -145,13 +146,23 @@ def read_png_rgb(path: PathLike) -> np.ndarray:
     frame", which the dataset tests match.
     """
     path = os.fspath(path)
-    frame = read_rgb_frame(path)  # first: its errors name corrupt or missing files precisely
+    frame = read_rgb_frame(path)  # first: its errors name bad names, corrupt or missing files precisely
     reader = sitk.ImageFileReader()
     reader.SetFileName(path)
-    reader.ReadImageInformation()
-    if reader.GetNumberOfComponents() in (1, 2):  # grey, grey + alpha
+    try:
+        reader.ReadImageInformation()
+        channels = reader.GetNumberOfComponents()
+    except RuntimeError:  # e.g. a grey + alpha PNG, which OpenCV decodes but ITK cannot describe
+        channels = stored_channels(path)
+    if channels in (1, 2):  # grey, grey + alpha
         raise InputError(path, "is a grayscale frame; the suture model needs RGB colour frames")
     return frame
+
+
+def _shown(value) -> str:
+    """Short ``repr`` of a JSON value for a message."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _subdirs(folder: str) -> list[str]:
@@ -268,11 +279,11 @@ def read_labelme_stereo(
         if not isinstance(shape, dict):
             raise InputError(json_path, f"shape {n} is not an object")
         if shape.get("shape_type", "point") != "point":
-            report.note(f"labelme shapes ignored (shape_type {shape.get('shape_type')!r})")
+            report.note(f"labelme shapes ignored (shape_type {_shown(shape.get('shape_type'))})")
             continue
         pts = shape.get("points")
         if not (isinstance(pts, list) and len(pts) == 1 and isinstance(pts[0], (list, tuple)) and len(pts[0]) == 2):
-            raise InputError(json_path, f'shape {n}: a point shape needs "points": [[x, y]], got {pts!r}')
+            raise InputError(json_path, f'shape {n}: a point shape needs "points": [[x, y]], got {_shown(pts)}')
         points.append((json_number(pts[0][0], json_path, f"shape {n} x"),
                        json_number(pts[0][1], json_path, f"shape {n} y")))
     points = np.array(points, dtype=np.float32).reshape(-1, 2) - LABEL_COORDINATE_OFFSET

@@ -27,6 +27,11 @@ may contain spaces and sub-folders). Format assumptions (see the README):
 * BCA/ACA: at most one point per image, on short-axis images.
 * Blank lines, ``#`` / ``//`` comment lines, CRLF line endings, tabs and extra
   spaces are accepted; section names are case-insensitive.
+* Coordinates are plain ASCII decimals (``12``, ``-3.5``, ``1e2``): Python's
+  ``float`` would also take ``1_0`` (as 10) and other scripts' digits, which
+  no annotation tool writes, so those are refused.
+* The DICOM file name is relative to the study folder and stays inside it: an
+  absolute path, a drive letter or a ``..`` that leaves the folder is refused.
 """
 from __future__ import annotations
 
@@ -64,6 +69,8 @@ SECTIONS = {
 
 _HEADER = re.compile(r"^patient\s*id\s*[:=]\s*(.*)$", re.IGNORECASE)
 _SECTION = re.compile(r"^\[\s*([^\]]*?)\s*\]$")
+# ASCII only: float() also reads "1_0" as 10 and Arabic-Indic or full-width digits.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,29 @@ def _read_text_lines(path: str) -> list[str]:
     return text.splitlines()
 
 
+def _shown(text: str) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
+def _study_relative(name: str, path: str, line: int) -> str:
+    """The DICOM file name of an entry, refused when it is not a plain path inside the study folder."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise InputError(_where(path, line), f"DICOM file name {_shown(name)} holds control characters")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        raise InputError(_where(path, line), f"DICOM file name {_shown(name)} is an absolute path; annotations "
+                                             f"must name files inside the study folder")
+    depth = 0
+    for part in name.split("/"):
+        depth += -1 if part == ".." else (0 if part in ("", ".") else 1)
+        if depth < 0:
+            raise InputError(_where(path, line), f"DICOM file name {_shown(name)} leaves the study folder (..); "
+                                                 f"annotations must name files inside it")
+    if depth == 0:
+        raise InputError(_where(path, line), f"DICOM file name {_shown(name)} names no file")
+    return name
+
+
 def parse_annotations(path: PathLike) -> StacomAnnotations:
     """Parse one STACOM ``Annotations.txt``; errors name the file and line.
 
@@ -153,17 +183,15 @@ def parse_annotations(path: PathLike) -> StacomAnnotations:
             section = name
             continue
         parts = line.split(None, 2)
-        try:
-            if len(parts) != 3:
-                raise ValueError
-            x, y = float(parts[0]), float(parts[1])
-            if not (np.isfinite(x) and np.isfinite(y)):
-                raise ValueError
-        except ValueError:
-            raise InputError(_where(path, number), f'expected "X Y DICOM_filename", got {line!r}') from None
+        if len(parts) != 3 or not all(_NUMBER.fullmatch(v) for v in parts[:2]):
+            raise InputError(_where(path, number), f'expected "X Y DICOM_filename", got {_shown(line)} '
+                                                   f'(X and Y are plain decimal numbers such as 12.5)')
+        x, y = float(parts[0]), float(parts[1])
+        if not (np.isfinite(x) and np.isfinite(y)):
+            raise InputError(_where(path, number), f"coordinates must be finite numbers, got {_shown(line)}")
         if section is None:
             raise InputError(_where(path, number), "entry before any section header such as [RV_INSERTS]")
-        dicom = parts[2].strip().replace("\\", "/")
+        dicom = _study_relative(parts[2].strip().replace("\\", "/"), path, number)
         entries.append(AnnotationEntry(section, x - COORDINATE_BASE, y - COORDINATE_BASE, dicom, number))
     if patient_id is None:
         raise InputError(path, 'missing "PatientID: <id>" header line')
