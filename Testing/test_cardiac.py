@@ -186,3 +186,40 @@ def test_has_patient_orientation():
 
     assert not has_patient_orientation(NO_ORIENTATION)
     assert has_patient_orientation(ANTERIOR_UP_GEOMETRY) and has_patient_orientation(ANTERIOR_DOWN_GEOMETRY)
+
+
+def _stack_geometry(d_i, d_j, d_k, shape=(64, 64)):
+    direction = np.stack([d_i, d_j, d_k], axis=1).astype(np.float64)
+    return Geometry(spacing=(1.0, 1.0, 8.0), direction=direction)
+
+
+# Radiological display: image right = patient left, down = posterior; slices run base -> apex (inferior).
+UPRIGHT = ((-1, 0, 0), (0, -1, 0), (0, 0, -1))
+MIRRORED = ((1, 0, 0), (0, -1, 0), (0, 0, -1))        # columns reversed: the image shows the heart mirrored
+TURNED = ((1, 0, 0), (0, 1, 0), (0, 0, -1))           # header turned 180 deg about S (R and A negated)
+
+
+@pytest.mark.parametrize(
+    "axes, mirror_image, renamed",
+    [
+        (UPRIGHT, False, False),   # the upper insertion is anterior: kept
+        (MIRRORED, True, False),   # mirrored pixels and a header that says so: the same anatomy, kept
+        (TURNED, False, False),    # a turned header cannot swap them (the anterior rule would)
+        (MIRRORED, False, True),   # the header mirrors what the network saw: its names are swapped back
+    ],
+)
+def test_stack_insertions_are_named_by_their_turn_around_the_lv(cards, axes, mirror_image, renamed):
+    predictor = load_predictors("sax", str(cards["sax"]))["sax"]  # hand-set: names blobs by image position
+    blobs = {k: ((63.0 - x) if mirror_image else x, y) for k, (x, y) in SAX_BLOBS.items()}
+    frame = blob_frame((64, 64), list(blobs.values()))
+    geometry = _stack_geometry(*axes)
+    det = detect_cardiac(lambda t: (np.stack([frame, frame]), geometry), 1, predictor)
+    upper, lower = np.array(blobs["RVI-1"]), np.array(blobs["RVI-2"])
+    expected = (lower, upper) if renamed else (upper, lower)
+    for z in range(2):
+        np.testing.assert_allclose(det.points[0, z, 0], expected[0], atol=0.2)
+        np.testing.assert_allclose(det.points[0, z, 1], expected[1], atol=0.2)
+    assert any("turn around the LV centre" in n for n in det.notes)
+    assert any(f"swapped on {2 if renamed else 0} of them" in n for n in det.notes)
+    r, n = det.ras[0, 0], geometry.direction[:, 2]  # slice 0 is basal: n points to the apex
+    assert np.dot(np.cross(r[0] - r[2], r[1] - r[2]), n) > 0

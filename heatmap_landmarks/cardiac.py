@@ -472,14 +472,50 @@ def name_insertions_by_anatomy(points, confidence, ras, names, *,
     both = np.isfinite(a_i) & np.isfinite(a_j)
     decided = both & (np.abs(a_i - a_j) >= min_separation_mm)
     swap = decided & (a_i < a_j)
-    for arr, sel in ((points, swap[..., None]), (confidence, swap), (ras, swap[..., None])):
-        a, b = arr[..., i].copy() if arr is confidence else arr[..., i, :].copy(), \
-            arr[..., j].copy() if arr is confidence else arr[..., j, :].copy()
-        if arr is confidence:
-            arr[..., i], arr[..., j] = np.where(sel, b, a), np.where(sel, a, b)
-        else:
-            arr[..., i, :], arr[..., j, :] = np.where(sel, b, a), np.where(sel, a, b)
+    _swap_channels(points, confidence, ras, swap, i, j)
     return int(swap.sum()), int(decided.sum())
+
+
+def name_insertions_by_chirality(points, confidence, ras, names, base_to_apex) -> tuple[int, int]:
+    """Name the two RV insertions by their turn around the LV centre, seen along the LV long axis.
+
+    With ``n`` the base-to-apex direction (RAS, any length), the anterior insertion
+    RVI-1 and the inferior RVI-2 of a heart in normal position satisfy
+    ``((RVI-1 - LVC) x (RVI-2 - LVC)) . n > 0`` (the RV lies to the patient's right
+    of the LV, the apex points left, anterior and inferior). Unlike "the more anterior
+    one", this holds under any rotation of the patient axes, so a header whose
+    axes are turned (as in some converted NIfTI files) cannot swap the names; a
+    mirrored image changes the sign, which the header's direction then undoes.
+    ``points (..., L, 2)``, ``confidence (..., L)``, ``ras (..., L, 3)`` are swapped in
+    place where the sign is negative; slices without all three points keep the
+    network's names. Returns ``(swapped, decided)``.
+
+    >>> pts = np.zeros((1, 3, 2)); conf = np.array([[0.9, 0.8, 0.7]])
+    >>> ras = np.array([[[1.0, -1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]])  # RV to the right (+R)
+    >>> name_insertions_by_chirality(pts, conf, ras, ["RVI-1", "RVI-2", "LVC"], (0.0, 0.0, -1.0))  # apex inferior
+    (1, 1)
+    >>> ras[0, :2, 1].tolist()  # RVI-1 is now the anterior one (+A)
+    [1.0, -1.0]
+    """
+    names = list(names)
+    if not {"RVI-1", "RVI-2"} <= set(names):
+        return 0, 0
+    i, j, c = names.index("RVI-1"), names.index("RVI-2"), lv_centre_channel(names)
+    n = np.asarray(base_to_apex, dtype=np.float64)
+    turn = np.einsum("...k,k->...", np.cross(ras[..., i, :] - ras[..., c, :], ras[..., j, :] - ras[..., c, :]), n)
+    decided = np.isfinite(turn) & (turn != 0)
+    swap = decided & (turn < 0)
+    _swap_channels(points, confidence, ras, swap, i, j)
+    return int(swap.sum()), int(decided.sum())
+
+
+def _swap_channels(points, confidence, ras, swap, i: int, j: int) -> None:
+    """Swap landmark channels ``i`` and ``j`` of ``points``/``confidence``/``ras`` where ``swap``, in place."""
+    for arr in (points, ras):
+        a, b = arr[..., i, :].copy(), arr[..., j, :].copy()
+        arr[..., i, :], arr[..., j, :] = np.where(swap[..., None], b, a), np.where(swap[..., None], a, b)
+    a, b = confidence[..., i].copy(), confidence[..., j].copy()
+    confidence[..., i], confidence[..., j] = np.where(swap, b, a), np.where(swap, a, b)
 
 
 def detect_cardiac(volume_at: VolumeAt, n_times: int, predictor, *, view: str | None = None,
@@ -589,7 +625,14 @@ def detect_cardiac(volume_at: VolumeAt, n_times: int, predictor, *, view: str | 
 
     basal_end = None
     if view == "sax" and {"RVI-1", "RVI-2"} <= set(names):
-        if has_patient_orientation(first_geometry):
+        if has_patient_orientation(first_geometry) and z_count > 1:
+            base = _basal_end(points, conf, names)
+            toward_apex = first_geometry.direction[:, 2] * (1.0 if base == 0 else -1.0)
+            swapped, decided = name_insertions_by_chirality(points, conf, ras, names, toward_apex)
+            notes.append(f"RV insertions named by patient geometry on {decided} slice(s): their turn around the LV "
+                         f"centre seen from base (slice {base}) to apex; the network's own names were swapped on "
+                         f"{swapped} of them")
+        elif has_patient_orientation(first_geometry):
             swapped, decided = name_insertions_by_anatomy(points, conf, ras, names)
             notes.append(f"RV insertions named by patient geometry (RVI-1 is the more anterior one) on {decided} "
                          f"slice(s); the network's own names were swapped on {swapped} of them")
