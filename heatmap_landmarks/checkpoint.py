@@ -48,6 +48,10 @@ MAX_INPUT_SIDE = 4096
 MAX_CONFIG_INT = 4096
 #: Deepest nesting of a model card's JSON.
 MAX_CARD_DEPTH = 32
+#: Most parameters a card's network may have (400 MB of float32; the shipped ones have 0.13 M and 1.8 M).
+MAX_PARAMETERS = 100_000_000
+#: Configs whose integers all stay below this are small enough not to be counted (no network is built).
+_COUNT_ABOVE = 1024
 
 # Decoder settings a card may hold, per task: name -> (kind, low, high), the value range inclusive.
 # These are the keywords the Predictor hands on: heatmaps.decode_per_channel/decode_tethered/decide_pair
@@ -186,16 +190,36 @@ def _check_config(card: "ModelCard") -> None:
                 walk(v, f"{where}.{k}")
 
     walk(card.config, "config")
-    from .models import ARCHITECTURES  # the networks import the errors module only; no cycle
+    from .models import ARCHITECTURES, build_model, count_parameters  # the networks import errors only; no cycle
 
     entry = ARCHITECTURES.get(card.architecture)
-    if entry is not None:  # another registry may be given to load_checkpoint; it checks its own
-        try:
-            entry[0].from_dict(card.config)
-        except InputError as err:
-            raise _card_error(f"config: {err.problem}") from None
-        except TypeError as err:  # a value of a type the config class cannot even compare
-            raise _card_error(f"config: {err}") from None
+    if entry is None:  # another registry may be given to load_checkpoint; it checks its own
+        return
+    try:
+        entry[0].from_dict(card.config)
+    except InputError as err:
+        raise _card_error(f"config: {err.problem}") from None
+    except TypeError as err:  # a value of a type the config class cannot even compare
+        raise _card_error(f"config: {err}") from None
+    if _largest_int(card.config) > _COUNT_ABOVE:
+        # Wide layers: count the parameters on the meta device (nothing allocated) before anyone builds it.
+        with torch.device("meta"):
+            n = count_parameters(build_model(card.architecture, card.config))
+        if n > MAX_PARAMETERS:
+            raise _card_error(f"config describes a network of {n:,} parameters; at most {MAX_PARAMETERS:,} "
+                              f"are allowed (check the widths)")
+
+
+def _largest_int(value) -> int:
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return abs(value)
+    if isinstance(value, list):
+        return max((_largest_int(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return max((_largest_int(v) for v in value.values()), default=0)
+    return 0
 
 
 @dataclasses.dataclass(kw_only=True)

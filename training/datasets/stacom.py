@@ -36,6 +36,7 @@ may contain spaces and sub-folders). Format assumptions (see the README):
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -146,7 +147,7 @@ def _study_relative(name: str, path: str, line: int) -> str:
                                                  f"annotations must name files inside it")
     if depth == 0:
         raise InputError(_where(path, line), f"DICOM file name {_shown(name)} names no file")
-    return name
+    return posixpath.normpath(name)  # "./a/IM.dcm" and "a//IM.dcm" are the image "a/IM.dcm"
 
 
 def parse_annotations(path: PathLike) -> StacomAnnotations:
