@@ -415,6 +415,27 @@ def _basal_end(points, confidence, names) -> int:
     return z_count - 1 if score[-k:].sum() > score[:k].sum() else 0
 
 
+#: The slice axis must point at least this much up or down (cosine with S) for the apex to be placed by it.
+MIN_SLICE_AXIS_S = 0.25
+
+
+def stack_basal_end(geometry: Geometry, points, confidence, names) -> tuple[int, str]:
+    """``(slice index 0 or Z-1 of the base, how it was decided)`` for a short-axis stack.
+
+    With patient orientation and a slice axis that runs clearly up or down
+    (``|cos(k, S)| >= MIN_SLICE_AXIS_S``), the apex is the inferior end: the LV long
+    axis points from the base down to the apex, and a header turned about S keeps
+    that. Otherwise the end where the RV insertions are found is basal
+    (:func:`_basal_end`).
+    """
+    z_count = points.shape[1]
+    if has_patient_orientation(geometry):
+        s = float(geometry.direction[2, 2])
+        if abs(s) >= MIN_SLICE_AXIS_S:
+            return (0 if s < 0 else z_count - 1), "the apex is the inferior end of the stack (patient orientation)"
+    return _basal_end(points, confidence, names), "the RV insertion points were found at that end of the stack"
+
+
 def _sax_labels(points, names, basal_end: int) -> np.ndarray:
     """``(T, Z, L)`` display names: the LV centre becomes BCA/ACA on the basal/apical-most slice with it."""
     t_count, z_count, _ = points.shape[:3]
@@ -624,13 +645,16 @@ def detect_cardiac(volume_at: VolumeAt, n_times: int, predictor, *, view: str | 
     report(total, "done")
 
     basal_end = None
+    if view == "sax" and z_count > 1:
+        basal_end, how = stack_basal_end(first_geometry, points, conf, names)
+        if basal_end != 0:
+            notes.append(f"slice {basal_end} is taken as basal (BCA) and slice 0 as apical (ACA): {how}")
     if view == "sax" and {"RVI-1", "RVI-2"} <= set(names):
         if has_patient_orientation(first_geometry) and z_count > 1:
-            base = _basal_end(points, conf, names)
-            toward_apex = first_geometry.direction[:, 2] * (1.0 if base == 0 else -1.0)
+            toward_apex = first_geometry.direction[:, 2] * (1.0 if basal_end == 0 else -1.0)
             swapped, decided = name_insertions_by_chirality(points, conf, ras, names, toward_apex)
             notes.append(f"RV insertions named by patient geometry on {decided} slice(s): their turn around the LV "
-                         f"centre seen from base (slice {base}) to apex; the network's own names were swapped on "
+                         f"centre seen from base (slice {basal_end}) to apex; the network's own names were swapped on "
                          f"{swapped} of them")
         elif has_patient_orientation(first_geometry):
             swapped, decided = name_insertions_by_anatomy(points, conf, ras, names)
@@ -641,12 +665,7 @@ def detect_cardiac(volume_at: VolumeAt, n_times: int, predictor, *, view: str | 
                          "model's convention, the display orientation of short-axis views (anterior up, RV on the "
                          "left of the LV); a mirrored or rotated image would need its real orientation")
     if view == "sax":
-        if z_count > 1:
-            basal_end = _basal_end(points, conf, names)
-            if basal_end != 0:
-                notes.append(f"the RV insertion points were found at the far end of the stack: slice {basal_end} "
-                             f"is taken as basal (BCA) and slice 0 as apical (ACA)")
-        else:
+        if z_count == 1:
             notes.append("single short-axis slice: the LV centre is named LVC (BCA/ACA need a stack of slices "
                          "to tell base from apex)")
         labels = _sax_labels(points, names, basal_end or 0)

@@ -231,6 +231,33 @@ def report_markdown(title: str, s: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _name_reference_by_chirality(ref: list, masks: np.ndarray, labels, geometry) -> int:
+    """Rename mask-derived insertions of an oriented stack by their turn around the LV (as detection does).
+
+    The header's anterior can be wrong while its axes stay a rotation of the true
+    ones (M&Ms-2 patient 001: R and A negated), and the turn is blind to that. The
+    basal end is the end of the stack whose LV cavity is larger. Returns the slices renamed.
+    """
+    from heatmap_landmarks.cardiac import name_insertions_by_chirality
+
+    lv_area = (masks == labels.lv).sum(axis=(1, 2))
+    with_lv = np.flatnonzero(lv_area)
+    if with_lv.size < 2:
+        return 0
+    base_first = lv_area[with_lv[0]] >= lv_area[with_lv[-1]]
+    toward_apex = geometry.direction[:, 2] * (1.0 if base_first else -1.0)
+    names = list(NAMES)
+    pts = np.array([[r.get(n) for n in names] for r in ref])[None]  # (1, Z, 3, 2)
+    conf = np.ones(pts.shape[:3])
+    z = np.broadcast_to(np.arange(len(ref), dtype=np.float64)[:, None], (len(ref), 3))
+    ras = geometry.pixel_to_ras(np.stack([pts[0, ..., 0], pts[0, ..., 1], z], -1).reshape(-1, 3)).reshape(1, -1, 3, 3)
+    swapped, _ = name_insertions_by_chirality(pts, conf, ras, names, toward_apex)
+    for k, r in enumerate(ref):
+        if "RVI-1" in r.points and "RVI-2" in r.points:
+            r.points["RVI-1"], r.points["RVI-2"] = pts[0, k, 0].copy(), pts[0, k, 1].copy()
+    return swapped
+
+
 def evaluate(weights: str, stacks, *, rotations: int | None = None, device: str = "cpu", progress=None) -> Scores:
     from heatmap_landmarks.cardiac import detect_cardiac, load_predictors
 
@@ -247,6 +274,8 @@ def evaluate(weights: str, stacks, *, rotations: int | None = None, device: str 
         if ant is None:
             raise InputError(image_path, "anterior is perpendicular to the slices; cannot name the RV insertions")
         ref = [sax_landmarks_from_labels(np.rint(m).astype(np.int64), labels, anterior_xy=ant) for m in mask.array]
+        if anterior is not None:
+            _name_reference_by_chirality(ref, np.rint(mask.array), labels, geometry)
         volume = image.array
         det = detect_cardiac(lambda t, v=volume, g=geometry: (v, g), 1, predictor, view="sax", source=str(image_path))
         scores.add_stack(stem, det, ref, geometry.spacing[:2])
