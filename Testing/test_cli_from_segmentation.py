@@ -41,8 +41,35 @@ def _rotation(ax: float, az: float) -> np.ndarray:
     return rz @ rx
 
 
-#: An oblique short-axis-like plane: anterior lies in the plane, along a diagonal of the pixel grid.
+#: An oblique plane with no anatomical meaning (for tests where the naming does not matter).
 OBLIQUE = Geometry(spacing=(1.25, 1.25, 8.0), origin=(-40.0, 25.0, 60.0), direction=_rotation(35.0, 50.0))
+
+
+def _unit(v) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float64)
+    return v / np.linalg.norm(v)
+
+
+def _heart_geometry() -> Geometry:
+    """An oblique header under which :func:`sax_stack` is a heart in normal position: slices run from the base to
+    the apex (left, anterior, inferior), and the RV (on the image left) lies to the patient's right and anterior."""
+    k = _unit([-0.55, 0.45, -0.70])
+    x = _unit(np.array([-1.0, -1.0, 0.0]) - np.dot([-1.0, -1.0, 0.0], k) * k)  # image +x: patient left, posterior
+    return Geometry(spacing=(1.25, 1.25, 8.0), origin=(20.0, -15.0, 40.0),
+                    direction=np.column_stack([x, np.cross(k, x), k]))
+
+
+HEART = _heart_geometry()
+#: The same with R and A negated (a turn by 180 degrees about S), as M&Ms-2 patient 001's headers look.
+TURNED = Geometry(spacing=HEART.spacing, origin=np.diag([-1.0, -1.0, 1.0]) @ HEART.origin,
+                  direction=np.diag([-1.0, -1.0, 1.0]) @ HEART.direction)
+
+
+def turn(table: dict, z: int) -> float:
+    """``((RVI-1 - LV centre) x (RVI-2 - LV centre)) . base-to-apex`` of slice ``z`` of a HEART output, mm^2."""
+    centre = next(table[(z, n)] for n in ("BCA", "LVC", "ACA") if (z, n) in table)
+    p1, p2, c = (np.array([float(r[k]) for k in "ras"]) for r in (table[(z, "RVI-1")], table[(z, "RVI-2")], centre))
+    return float(np.dot(np.cross(p1 - c, p2 - c), HEART.direction[:, 2]))
 
 
 def sax_slice(rv: bool = True, r_lv: float = 6.0, labels=ACDC_LABELS, shape=(48, 48)) -> np.ndarray:
@@ -105,9 +132,9 @@ def by_frame(rows) -> dict:
 # ---------------------------------------------------------------------------
 # short axis
 # ---------------------------------------------------------------------------
-def test_sax_stack_oblique_rvi1_is_anterior_and_outputs_match_the_core(tmp_path, capsys):
+def test_sax_stack_outputs_match_the_core(tmp_path, capsys):
     stack = sax_stack()
-    path = write_sitk(tmp_path / "seg.nii.gz", stack, OBLIQUE)
+    path = write_sitk(tmp_path / "seg.nii.gz", stack, HEART)
     out = tmp_path / "out"
     code, stdout, err = run([path, "--out", out], capsys)
     assert code == 0, err
@@ -133,6 +160,7 @@ def test_sax_stack_oblique_rvi1_is_anterior_and_outputs_match_the_core(tmp_path,
             np.testing.assert_allclose([float(r[k]) for k in "ras"], image.points_to_ras([xy], z)[0], atol=1e-3)
         if "RVI-1" in found.points:
             assert float(table[(z, "RVI-1")]["a"]) > float(table[(z, "RVI-2")]["a"]) + 2.0  # RVI-1 is anterior
+            assert turn(table, z) > 0  # and turns the right way round the LV seen from base to apex
 
     _, measurements = read_csv(out / "seg_measurements.csv")
     assert {m["measurement"] for m in measurements} == {"RV insertion angle", "LV long-axis length"}
@@ -146,9 +174,50 @@ def test_sax_stack_oblique_rvi1_is_anterior_and_outputs_match_the_core(tmp_path,
     np.testing.assert_allclose(points, [[float(r[k]) for k in "ras"] for r in rows], atol=1e-3)
     assert descriptions[3].startswith("slice 1")
 
-    assert "patient geometry" in stdout and "assumed" not in stdout
+    assert "turn around the LV centre" in stdout and "was RVI-1 on 3 of them" in stdout
+    assert "assumed" not in stdout and "check the header" not in stdout
     notes = (out / "seg_notes.txt").read_text()
-    assert "RVI-1 is the more anterior one" in notes and "RVI-1/RVI-2 absent on slice(s) 3: no RV cavity" in notes
+    assert "turn around the LV centre" in notes and "RVI-1/RVI-2 absent on slice(s) 3: no RV cavity" in notes
+
+
+def test_a_turned_header_keeps_the_names_and_is_flagged(tmp_path, capsys):
+    """R and A negated (as M&Ms-2 patient 001's headers look): the more-anterior-by-header insertion is now the
+    inferior one, but the turn rule is rotation-invariant, so the names stay; the output flags the header."""
+    stack = sax_stack()
+    assert run([write_sitk(tmp_path / "heart.nii.gz", stack, HEART), "--out", tmp_path / "o"], capsys)[0] == 0
+    code, stdout, _ = run([write_sitk(tmp_path / "turned.nii.gz", stack, TURNED), "--out", tmp_path / "o"], capsys)
+    assert code == 0
+    heart = by_frame(read_csv(tmp_path / "o" / "heart_landmarks.csv")[1])
+    turned = by_frame(read_csv(tmp_path / "o" / "turned_landmarks.csv")[1])
+    assert heart.keys() == turned.keys()
+    for key in heart:
+        assert (heart[key]["x"], heart[key]["y"]) == (turned[key]["x"], turned[key]["y"]), key
+    assert float(turned[(0, "RVI-1")]["a"]) < float(turned[(0, "RVI-2")]["a"])  # by the header, RVI-1 is posterior
+    assert "was RVI-1 on 0 of them" in stdout
+    assert "RV lies posterior to the LV on 3 of 3 slices" in stdout and "the names above do not depend on it" in stdout
+
+
+def test_rows_stored_upside_down_with_a_header_that_says_so_give_the_same_anatomical_points(tmp_path, capsys):
+    """The same voxels in RAS, stored bottom-up: RVI-1 must be the same physical point although it is now the other
+    end of the arc in the array."""
+    stack = sax_stack()
+    h = stack.shape[1]
+    flipped = Geometry(spacing=HEART.spacing, origin=HEART.pixel_to_ras([[0.0, h - 1.0, 0.0]])[0],
+                       direction=HEART.direction @ np.diag([1.0, -1.0, 1.0]))
+    write_sitk(tmp_path / "up.nii.gz", stack, HEART)
+    write_sitk(tmp_path / "down.nii.gz", stack[:, ::-1].copy(), flipped)
+    np.testing.assert_allclose(read_image(tmp_path / "down.nii.gz").points_to_ras([[3.0, 5.0]], 1),
+                               read_image(tmp_path / "up.nii.gz").points_to_ras([[3.0, h - 1 - 5.0]], 1), atol=1e-4)
+    for name in ("up", "down"):
+        assert run([tmp_path / f"{name}.nii.gz", "--out", tmp_path / "o"], capsys)[0] == 0
+    up = by_frame(read_csv(tmp_path / "o" / "up_landmarks.csv")[1])
+    down = by_frame(read_csv(tmp_path / "o" / "down_landmarks.csv")[1])
+    assert up.keys() == down.keys()
+    for key in up:
+        ras_up, ras_down = (np.array([float(t[key][k]) for k in "ras"]) for t in (up, down))
+        assert np.linalg.norm(ras_up - ras_down) <= 1.5 * 1.25, key  # ties on the border: at most a pixel apart
+    for z in range(3):  # in the array, RVI-1 is where the mirrored RVI-1 of the upright stack is
+        assert abs(float(down[(z, "RVI-1")]["y"]) - (h - 1 - float(up[(z, "RVI-1")]["y"]))) <= 1.0
 
 
 def test_sax_without_orientation_assumes_anterior_up_and_says_so(tmp_path, capsys):
@@ -163,42 +232,18 @@ def test_sax_without_orientation_assumes_anterior_up_and_says_so(tmp_path, capsy
     assert "anterior up assumed" in (tmp_path / "o" / "acdc_like_notes.txt").read_text()
 
 
-def test_an_upside_down_array_with_a_header_that_says_so_gives_the_same_anatomical_points(tmp_path, capsys):
-    """Rows stored bottom-up with the row axis flipped in the header: the same voxels in RAS, so RVI-1 must be
-    the same physical point although it is now the *lower* insertion in the array."""
-    stack = sax_stack()
-    h = stack.shape[1]
-    flipped = Geometry(spacing=NO_ORIENTATION.spacing,
-                       origin=NO_ORIENTATION.pixel_to_ras([[0.0, h - 1.0, 0.0]])[0],
-                       direction=NO_ORIENTATION.direction @ np.diag([1.0, -1.0, 1.0]))
-    write_sitk(tmp_path / "up.nii.gz", stack, NO_ORIENTATION)
-    write_sitk(tmp_path / "down.nii.gz", stack[:, ::-1].copy(), flipped)
-    np.testing.assert_allclose(read_image(tmp_path / "down.nii.gz").points_to_ras([[3.0, 5.0]], 1),
-                               read_image(tmp_path / "up.nii.gz").points_to_ras([[3.0, h - 1 - 5.0]], 1), atol=1e-4)
-    assert run([tmp_path / "up.nii.gz", "--out", tmp_path / "o"], capsys)[0] == 0
-    code, stdout, _ = run([tmp_path / "down.nii.gz", "--out", tmp_path / "o"], capsys)
-    assert code == 0 and "patient geometry" in stdout
-    up = by_frame(read_csv(tmp_path / "o" / "up_landmarks.csv")[1])
-    down = by_frame(read_csv(tmp_path / "o" / "down_landmarks.csv")[1])
-    assert up.keys() == down.keys()
-    for key in up:
-        ras_up, ras_down = (np.array([float(t[key][k]) for k in "ras"]) for t in (up, down))
-        assert np.linalg.norm(ras_up - ras_down) <= 1.5 * 1.4, key  # ties on the border: at most a pixel apart
-    assert float(down[(0, "RVI-1")]["y"]) > float(down[(0, "RVI-2")]["y"])
-
-
-@pytest.mark.parametrize("sign, warned", [(1.0, True), (-1.0, False)])
-def test_a_header_that_puts_the_rv_posterior_is_flagged(sign, warned, tmp_path, capsys):
-    """Columns along +-A: with +x anterior the RV (on the image left) is posterior to the LV, which no normal
-    heart shows; the output says so (and still names by the header)."""
-    direction = np.array([[0.0, 0.6, 0.8], [sign, 0.0, 0.0], [0.0, 0.8, -0.6]]) @ np.diag([1.0, 1.0, sign])
-    path = write_sitk(tmp_path / "seg.nii.gz", sax_stack(), Geometry(spacing=(1.2, 1.2, 8.0), direction=direction))
+@pytest.mark.parametrize("geometry, warned", [("HEART", False), ("TURNED", True)])
+def test_single_oriented_slice_names_by_the_headers_anterior(geometry, warned, tmp_path, capsys):
+    """One slice has no base-to-apex axis: RVI-1 is the insertion with the larger A, as the detection names it."""
+    path = write_sitk(tmp_path / "one.nii.gz", sax_slice()[None], globals()[geometry])
     code, stdout, _ = run([path, "--out", tmp_path / "o"], capsys)
     assert code == 0
-    assert ("RV lies posterior to the LV on 3 of 3 slices" in stdout) == warned
-    _, rows = read_csv(tmp_path / "o" / "seg_landmarks.csv")
+    _, rows = read_csv(tmp_path / "o" / "one_landmarks.csv")
+    assert [r["label"] for r in rows] == ["RVI-1", "RVI-2", "LVC"]
     table = by_frame(rows)
-    assert float(table[(0, "RVI-1")]["a"]) > float(table[(0, "RVI-2")]["a"])  # the header decides either way
+    assert float(table[(0, "RVI-1")]["a"]) > float(table[(0, "RVI-2")]["a"])
+    assert "RVI-1 is the more anterior one" in stdout and "named LVC" in stdout
+    assert ("so it is then the inferior insertion" in stdout) == warned
 
 
 def test_image_on_the_same_grid_gives_an_overlay(tmp_path, capsys):
@@ -213,15 +258,6 @@ def test_image_on_the_same_grid_gives_an_overlay(tmp_path, capsys):
     assert sheet is not None and sheet.shape[0] >= 256 and sheet.shape[1] >= 512  # 2x2 tiles of 256 px
     assert sheet[:256, :256].std() > 5.0  # a picture, not an empty tile
     assert "case_overlay.png" in stdout
-
-
-def test_single_slice_keeps_the_name_lvc(tmp_path, capsys):
-    path = write_sitk(tmp_path / "one.nii.gz", sax_slice()[None], OBLIQUE)
-    code, stdout, _ = run([path, "--out", tmp_path / "o"], capsys)
-    assert code == 0
-    _, rows = read_csv(tmp_path / "o" / "one_landmarks.csv")
-    assert [r["label"] for r in rows] == ["RVI-1", "RVI-2", "LVC"]
-    assert "named LVC" in stdout
 
 
 # ---------------------------------------------------------------------------

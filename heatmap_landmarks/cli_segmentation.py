@@ -21,10 +21,14 @@ heatmap (there is none)::
     <name>_notes.txt         how the points were named (anterior rule) and where, and why, points are absent
     <name>_overlay.png       only with --image: contact sheet of the image with the labels tinted and the points
 
-RVI-1 is the anterior insertion. With a real patient orientation in the label
-map's header, anterior comes from it; with an identity direction (ACDC's files
-carry none) anterior is taken as up in the image, and the output says so.
-Everything is written to a hidden folder first and moved into place together.
+RVI-1 is the anterior insertion, named as ``cardiac`` names it. With a real
+patient orientation in the label map's header it comes from the header (on a
+stack: the turn of the insertions around the LV centre seen from base to apex,
+which a header with turned axes cannot swap; on one slice: the larger A); with
+an identity direction (ACDC's files carry none) anterior is taken as up in the
+image, and the output says so. A header that puts the RV posterior to the LV is
+flagged. Everything is written to a hidden folder first and moved into place
+together.
 """
 from __future__ import annotations
 
@@ -52,9 +56,9 @@ def add_parser(subparsers) -> None:
         description="Derive RVI-1, RVI-2 and the LV centre (short axis) or MV-1 and MV-2 (4-chamber long axis) "
                     "from a label map, slice by slice or frame by frame, and write them in the formats of the "
                     "cardiac command (CSV, Slicer .mrk.json, measurements). No model is run.",
-        epilog="RVI-1 is the anterior insertion: from the label map's orientation when its header has one, else "
-               "anterior is taken as up in the image (stated in the output). --labels applies to both views: "
-               "ACDC is 1,2,3 (the default), M&Ms-2 is 3,2,1.")
+        epilog="RVI-1 is the anterior insertion, named as the cardiac command names it: from the label map's "
+               "orientation when its header has one, else anterior is taken as up in the image (stated in the "
+               "output). --labels applies to both views: ACDC is 1,2,3 (the default), M&Ms-2 is 3,2,1.")
     parser.add_argument("labelmap", metavar="LABELMAP", help="label map: NIfTI/NRRD/MHA file or DICOM")
     parser.add_argument("--image", default=None,
                         help="the image the labels belong to (same grid); adds an overlay PNG")

@@ -369,15 +369,21 @@ def detections_from_labels(volume_at, n_times: int, *, view: str = "sax", labels
             volumes of one slice; a stack one volume of ``Z`` slices). Whole-number floats
             are accepted.
         n_times: number of time points (>= 1).
-        view: ``"sax"`` (:func:`sax_landmarks_from_labels`: RVI-1, RVI-2, LVC; on a stack the LV
-            centre of the basal/apical-most slice with one is named BCA/ACA as a detection names it,
-            the basal end being the one with more RV, :func:`_basal_end_by_rv_area`) or ``"lax"``
-            (:func:`lax_landmarks_from_labels`: MV-1, MV-2).
+        view: ``"sax"`` (:func:`sax_landmarks_from_labels`: RVI-1, RVI-2, LVC) or ``"lax"``
+            (:func:`lax_landmarks_from_labels`: MV-1, MV-2). A SAX stack is named as
+            :func:`~heatmap_landmarks.cardiac.detect_cardiac` names a detection: the LV centre of the
+            basal/apical-most slice with one is BCA/ACA, the basal end coming from the header (apex
+            inferior, :func:`~heatmap_landmarks.cardiac.stack_basal_end`) when it has an orientation
+            with a slice axis that runs clearly up or down, else from where the RV is larger
+            (:func:`_basal_end_by_rv_area`); with an orientation, the insertions are then named by
+            their turn around the LV centre seen from base to apex
+            (:func:`~heatmap_landmarks.cardiac.name_insertions_by_chirality`).
         labels: the RV, myocardium and LV cavity values; each must occur somewhere.
-        anterior_xy: SAX only: ``(2,)`` pixel direction of anterior. None: from the first
-            geometry when it has a real patient orientation
-            (:func:`~heatmap_landmarks.cardiac.has_patient_orientation`, then
-            :func:`anterior_direction_xy`), else :data:`ANTERIOR_UP`, with a note saying so.
+        anterior_xy: SAX only: ``(2,)`` pixel direction of anterior, naming the insertions of
+            each slice (RVI-1 further along it). None: from the first geometry when it has a
+            real patient orientation (:func:`~heatmap_landmarks.cardiac.has_patient_orientation`,
+            then :func:`anterior_direction_xy`; a stack is then re-named by the turn rule above),
+            else :data:`ANTERIOR_UP`, with a note saying so. Given explicitly, it alone decides.
         source: name of the label map, for messages.
 
     Returns:
@@ -404,7 +410,8 @@ def detections_from_labels(volume_at, n_times: int, *, view: str = "sax", labels
     >>> det.notes[0][:40]
     'the label map has no patient orientation'
     """
-    from .cardiac import LAX_NAMES, SAX_NAMES, CardiacDetections, _sax_labels, has_patient_orientation
+    from .cardiac import (LAX_NAMES, MIN_SLICE_AXIS_S, SAX_NAMES, CardiacDetections, _sax_labels,
+                          has_patient_orientation, name_insertions_by_chirality, stack_basal_end)
 
     if view not in ("sax", "lax"):
         raise InputError(None, f"view must be 'sax' or 'lax', got {view!r}")
@@ -427,9 +434,11 @@ def detections_from_labels(volume_at, n_times: int, *, view: str = "sax", labels
             points = np.full((n_times, shape[0], len(names), 2), np.nan, np.float32)
             ras = np.full(points.shape[:3] + (3,), np.nan)
             rv_area = np.zeros(points.shape[:2], np.int64)
+            first_geometry = geometry
             if view == "sax":
-                ant, note, by_geometry = _anterior_rule(geometry, anterior_xy, has_patient_orientation)
-                notes.append(note)
+                ant, anterior_note, by_geometry = _anterior_rule(geometry, anterior_xy, has_patient_orientation)
+                if not (by_geometry and shape[0] > 1):  # an oriented stack is re-named by the turn rule below
+                    notes.append(anterior_note)
         elif vol.shape != shape:
             raise InputError(source, f"time point {t} has shape {vol.shape}, time point 0 {shape}; every time "
                                      f"point of a label map must have the same size")
@@ -467,29 +476,41 @@ def detections_from_labels(volume_at, n_times: int, *, view: str = "sax", labels
 
     z_count = points.shape[1]
     basal_end = None
-    behind = sum(a < 0 for a in rv_side_a)
-    if rv_side_a and behind > len(rv_side_a) / 2:
-        notes.append(f"check the header's orientation: in its patient coordinates the RV lies posterior to the LV "
-                     f"on {behind} of {len(rv_side_a)} slices, which is anatomically reversed (a header whose R and A "
-                     f"axes are negated, e.g. LPS coordinates stored as RAS, does this); RVI-1 still follows the "
-                     f"header, so it is then the inferior insertion")
+    confidence = np.full(points.shape[:3], np.nan, np.float32)
     if view == "sax":
         if z_count > 1:
-            basal_end = _basal_end_by_rv_area(rv_area)
+            if by_geometry and abs(float(first_geometry.direction[2, 2])) >= MIN_SLICE_AXIS_S:
+                basal_end, how = stack_basal_end(first_geometry, points, confidence, names)  # the apex is inferior
+            else:
+                basal_end, how = _basal_end_by_rv_area(rv_area), "the RV is larger at that end"
             if basal_end != 0:
-                notes.append(f"the RV is larger at the far end of the stack: slice {basal_end} is taken as basal "
-                             f"(BCA) and slice 0 as apical (ACA)")
+                notes.append(f"slice {basal_end} is taken as basal (BCA) and slice 0 as apical (ACA): {how}")
+            if by_geometry:
+                # As detect_cardiac names them: by their turn round the LV centre seen from base to apex,
+                # which a header with turned axes cannot swap (the anterior rule above can).
+                toward_apex = first_geometry.direction[:, 2] * (1.0 if basal_end == 0 else -1.0)
+                swapped, decided = name_insertions_by_chirality(points, confidence, ras, names, toward_apex)
+                notes.append(f"RV insertions named by patient geometry on {decided} slice(s), as the detection names "
+                             f"them: by their turn around the LV centre seen from base (slice {basal_end}) to apex "
+                             f"(RVI-1 anterior for a heart in normal position); the one with the larger header A "
+                             f"was RVI-1 on {decided - swapped} of them")
         else:
             notes.append("single short-axis slice: the LV centre is named LVC (BCA/ACA need a stack of slices "
                          "to tell base from apex)")
+        behind = sum(a < 0 for a in rv_side_a)
+        if rv_side_a and behind > len(rv_side_a) / 2:
+            then = ("the names above do not depend on it" if z_count > 1 and by_geometry else
+                    "RVI-1 follows the header's anterior, so it is then the inferior insertion")
+            notes.append(f"check the header's orientation: in its patient coordinates the RV lies posterior to the "
+                         f"LV on {behind} of {len(rv_side_a)} slices, which is anatomically reversed (a header whose "
+                         f"R and A axes are negated, e.g. LPS coordinates stored as RAS, does this); {then}")
         display = _sax_labels(points, names, basal_end or 0)
     else:
         display = np.empty(points.shape[:3], dtype=object)
         display[...] = np.asarray(names, dtype=object)[None, None, :]
     for (which, why), where in absent.items():
         notes.append(f"{which} absent on {_where(where, n_times, z_count)}: {why}")
-    return CardiacDetections(view=view, names=names, points=points,
-                             confidence=np.full(points.shape[:3], np.nan, np.float32), ras=ras, labels=display,
+    return CardiacDetections(view=view, names=names, points=points, confidence=confidence, ras=ras, labels=display,
                              basal_end=basal_end, notes=notes, seconds=time.perf_counter() - started, weights=[])
 
 
