@@ -451,3 +451,51 @@ def test_non_utf8_names_are_refused_before_any_library_sees_them(bad_name_result
     assert text.startswith("InputError: "), text
     assert "not valid UTF-8" in text and "scan\\xff\\xfe" in text, text
     assert len(text.splitlines()) == 1 and text.isprintable()
+
+
+# --------------------------------------------------------------------------- the NIfTI check reads the voxels once
+def _itk_only(path: Path):
+    from heatmap_landmarks.io import _read_sitk
+
+    return _read_sitk(path, "NiftiImageIO", "NIfTI")
+
+
+def _oblique() -> Geometry:
+    c, s = np.cos(0.4), np.sin(0.4)
+    return Geometry(spacing=(0.7, 0.9, 2.5), origin=(12.5, -40.0, 7.0),
+                    direction=np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]]))
+
+
+@pytest.mark.parametrize("name, dtype, shape, kind", [
+    ("u8.nii.gz", np.uint8, (3, 5, 7), None), ("i16.nii.gz", np.int16, (4, 6, 5), None),
+    ("u16.nii.gz", np.uint16, (1, 6, 5), None), ("i32.nii.gz", np.int32, (2, 3, 4), None),
+    ("f32.nii.gz", np.float32, (3, 4, 5), None), ("f64.nii", np.float64, (3, 4, 5), None),
+    ("f32.nii", np.float32, (2, 4, 5), None), ("i8.nii.gz", np.int8, (2, 4, 5), None),
+    ("cine.nii.gz", np.int16, (6, 4, 5), "2d+t"),
+])
+def test_voxels_read_by_the_check_equal_itks(tmp_path, name, dtype, shape, kind):
+    from heatmap_landmarks.io import _check_nifti, _nifti_image
+
+    path = write_image(tmp_path / name, (_ramp(shape, np.float64) - 50).astype(dtype), _oblique(), kind=kind)
+    notes, info, data = _check_nifti(path)
+    ours, itk = _nifti_image(path, info, data), _itk_only(path)
+    assert data is not None or name.endswith(".nii") and dtype not in (np.float32, np.float64)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(ours), sitk.GetArrayFromImage(itk))
+    assert ours.GetPixelID() == itk.GetPixelID() and ours.GetSize() == itk.GetSize()
+    for get in ("GetSpacing", "GetOrigin", "GetDirection"):
+        np.testing.assert_allclose(getattr(ours, get)(), getattr(itk, get)(), atol=1e-12)
+
+
+def test_voxels_of_real_nifti_files_equal_itks():
+    from heatmap_landmarks.io import _check_nifti, _nifti_image
+
+    root = realdata_root()
+    files = sorted((root / "acdc" / "training" / "patient001").glob("*.nii.gz"))[:2] + \
+        sorted((root / "mnms2").glob("**/*_LA_CINE.nii.gz"))[:1]
+    if not files:
+        pytest.skip(f"real data folder {root} is absent (only in the development workspace)")
+    for path in files:
+        ours, itk = _nifti_image(path, *_check_nifti(path)[1:]), _itk_only(path)
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(ours), sitk.GetArrayFromImage(itk))
+        for get in ("GetSpacing", "GetOrigin", "GetDirection"):
+            np.testing.assert_allclose(getattr(ours, get)(), getattr(itk, get)(), atol=1e-12)

@@ -583,37 +583,37 @@ def _note_lines(notes) -> list[str]:
 _NIFTI_TYPES = {2: (1, None), 4: (2, None), 8: (4, None), 16: (4, "f4"), 32: (8, "f4"), 64: (8, "f8"),
                 128: (3, None), 256: (1, None), 512: (2, None), 768: (4, None), 1024: (8, None),
                 1280: (8, None), 1536: (16, None), 1792: (16, "f8"), 2048: (32, None), 2304: (4, None)}
+# scalar datatypes whose voxels we can hand over ourselves: code -> numpy type
+_NIFTI_SCALARS = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2", 768: "u4", 1024: "i8",
+                  1280: "u8"}
 _NIFTI_CHUNK = 1 << 22
 
 
 def _nifti_header(head: bytes) -> dict | None:
-    """The fields we check of a NIfTI-1 or NIfTI-2 single-file header, or None (let ITK judge it)."""
+    """The fields we check of a NIfTI-1 single-file (``n+1``) header, or None (let ITK judge it)."""
     for e in "<>":
         if len(head) >= 348 and struct.unpack(e + "i", head[:4])[0] == 348 and head[344:347] == b"n+1":
             dim = struct.unpack(e + "8h", head[40:56])
             datatype = struct.unpack(e + "h", head[70:72])[0]
             pixdim = struct.unpack(e + "8f", head[76:108])
             vox_offset = max(352, int(struct.unpack(e + "f", head[108:112])[0]))
+            slope, inter = struct.unpack(e + "2f", head[112:120])
             sform_code = struct.unpack(e + "h", head[254:256])[0]
             srow = struct.unpack(e + "12f", head[280:328])
             break
-        if len(head) >= 540 and struct.unpack(e + "i", head[:4])[0] == 540 and head[4:7] == b"n+2":
-            datatype = struct.unpack(e + "h", head[12:14])[0]
-            dim = struct.unpack(e + "8q", head[16:80])
-            pixdim = struct.unpack(e + "8d", head[104:168])
-            vox_offset = max(544, struct.unpack(e + "q", head[168:176])[0])
-            sform_code = struct.unpack(e + "i", head[348:352])[0]
-            srow = struct.unpack(e + "12d", head[400:496])
-            break
-    else:
+    else:  # NIfTI-2 (which this ITK build does not read) and anything else: ITK judges it
         return None
     n = dim[0]
     if not 1 <= n <= 7 or any(d < 1 for d in dim[1:n + 1]) or datatype not in _NIFTI_TYPES:
         return None
     size, float_type = _NIFTI_TYPES[datatype]
-    return {"endian": e, "shape": dim[1:n + 1], "nbytes": int(np.prod(dim[1:n + 1], dtype=object)) * size,
-            "float": None if float_type is None else e + float_type, "vox_offset": int(vox_offset),
-            "pixdim": pixdim[1:4], "sform_code": sform_code, "srow": np.array(srow, np.float64).reshape(3, 4)}
+    unscaled = slope in (0.0, 1.0) and inter == 0.0
+    scalar = _NIFTI_SCALARS.get(datatype) if unscaled and e == "<" and sys.byteorder == "little" else None
+    return {"endian": e, "shape": tuple(int(d) for d in dim[1:n + 1]),
+            "nbytes": int(np.prod(dim[1:n + 1], dtype=object)) * size,
+            "float": None if float_type is None else e + float_type, "scalar": scalar,
+            "vox_offset": int(vox_offset), "pixdim": pixdim[1:4], "sform_code": sform_code,
+            "srow": np.array(srow, np.float64).reshape(3, 4)}
 
 
 def _read_up_to(f, n: int) -> bytes:
@@ -627,39 +627,46 @@ def _read_up_to(f, n: int) -> bytes:
     return b"".join(parts)
 
 
-def _check_nifti(path: Path) -> list:
-    """Refuse what ITK's NIfTI reader lets through; return notes (:class:`_Note`).
+def _check_nifti(path: Path) -> tuple[list, dict | None, np.ndarray | None]:
+    """Refuse what ITK's NIfTI reader lets through; return ``(notes, header, voxel bytes or None)``.
 
     ITK reads a truncated file (``.nii``, or a cut ``.nii.gz`` stream) with the
     missing voxels as 0, and it turns NaN and infinite voxels into 0. So the
     data is checked here against the header: its size (``vox_offset`` + the
     bytes of the declared shape and datatype; for ``.nii.gz`` the stream is
     decompressed and counted) and, for float data, its finiteness. One pass
-    over the data, in 4 MiB pieces.
+    over the data, in 4 MiB pieces. The voxel bytes read on the way (all of a
+    ``.nii.gz``, the float data of a ``.nii``) are returned, so that the
+    stream need not be decompressed a second time (:func:`_nifti_image`).
     """
     gz = _suffix(path) == ".nii.gz"
+    data = None
     try:
         with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
-            info = _nifti_header(_read_up_to(f, 540) if gz else f.read(540))
+            info = _nifti_header(_read_up_to(f, 348) if gz else f.read(348))
             if info is None:
-                return []
+                return [], None, None
             need = info["vox_offset"] + info["nbytes"]
             if not gz and info["float"] is None:
                 have = os.path.getsize(path)
             else:
-                have, n_nan, n_inf = f.seek(info["vox_offset"]), 0, 0  # a gzip stream stops at its end
+                start = f.seek(info["vox_offset"])  # a gzip stream stops at its end
+                data = np.empty(info["nbytes"], np.uint8)
+                view, got, n_nan, n_inf = memoryview(data), 0, 0, 0
                 item = np.dtype(info["float"]).itemsize if info["float"] else 1
-                while have < need:
-                    chunk = f.read(min(need - have, _NIFTI_CHUNK))
-                    if not chunk:
+                while start == info["vox_offset"] and got < info["nbytes"]:
+                    n = f.readinto(view[got:got + _NIFTI_CHUNK])
+                    if not n:
                         break
-                    have += len(chunk)
                     if info["float"]:
-                        values = np.frombuffer(chunk[:len(chunk) - len(chunk) % item], info["float"])
+                        stop = got + n - (got + n) % item
+                        values = data[got - got % item:stop].view(info["float"])
                         bad = ~np.isfinite(values)
                         if bad.any():
-                            n_nan += int(np.isnan(values).sum())
-                            n_inf += int(bad.sum()) - int(np.isnan(values).sum())
+                            nan = int(np.isnan(values).sum())
+                            n_nan, n_inf = n_nan + nan, n_inf + int(bad.sum()) - nan
+                    got += n
+                have = start + got
                 while gz and have >= need and f.read(_NIFTI_CHUNK):
                     pass  # to the end of the stream, so that a cut-off gzip trailer (CRC, length) is noticed
     except (EOFError, zlib.error) as err:
@@ -683,7 +690,37 @@ def _check_nifti(path: Path) -> list:
             notes.append(_Note("geometry", f"NIfTI sform scales ({', '.join(f'{v:g}' for v in scales)} mm) differ "
                                            f"from pixdim ({', '.join(f'{v:g}' for v in pixdim)} mm)",
                                path.name, "the pixdim spacing used"))
-    return notes
+    return notes, info, data
+
+
+def _nifti_image(path: Path, info: dict | None, data: np.ndarray | None) -> sitk.Image:
+    """The NIfTI image: ITK's geometry with the voxels already read by :func:`_check_nifti` when possible.
+
+    A plain scalar file (little endian, no intensity scaling) gets its voxels
+    from ``data`` (saves decompressing a ``.nii.gz`` twice); anything else, or
+    a header ITK sees differently, is read by ITK as usual.
+    """
+    if data is None or info is None or info["scalar"] is None or len(info["shape"]) > 4:
+        return _read_sitk(path, "NiftiImageIO", "NIfTI")
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.SetImageIO("NiftiImageIO")
+    output = _LibraryOutput()
+    try:
+        with output:
+            reader.ReadImageInformation()
+    except RuntimeError as err:
+        raise InputError(path, f"cannot read as NIfTI: the file is corrupt, truncated or not a NIfTI image "
+                               f"(SimpleITK: {_sitk_detail(err, output.text)})") from None
+    voxels = data.view(info["scalar"]).reshape(info["shape"][::-1])
+    img = sitk.GetImageFromArray(voxels, isVector=False)
+    if (tuple(reader.GetSize()) != info["shape"] or reader.GetNumberOfComponents() != 1
+            or reader.GetPixelID() != img.GetPixelID()):
+        return _read_sitk(path, "NiftiImageIO", "NIfTI")
+    img.SetSpacing(reader.GetSpacing())
+    img.SetOrigin(reader.GetOrigin())
+    img.SetDirection(reader.GetDirection())
+    return img
 
 
 def _detached_data_file(path: Path, fmt: str) -> None:
@@ -987,14 +1024,16 @@ def _read_file(path: Path, *, allow_series: bool) -> _Volumes:
         return _read_raster(path, image_io, fmt)
     notes = []
     if fmt == "NIfTI":
-        notes = _check_nifti(path)
-    elif _suffix(path) in (".mhd", ".nhdr"):
-        _detached_data_file(path, fmt)
-    elif fmt == "DICOM":
-        problem = _dicom_pixel_problem(path)
-        if problem:
-            raise InputError(path, problem)
-    img = _read_sitk(path, image_io, fmt)
+        notes, info, data = _check_nifti(path)
+        img = _nifti_image(path, info, data)
+    else:
+        if _suffix(path) in (".mhd", ".nhdr"):
+            _detached_data_file(path, fmt)
+        elif fmt == "DICOM":
+            problem = _dicom_pixel_problem(path)
+            if problem:
+                raise InputError(path, problem)
+        img = _read_sitk(path, image_io, fmt)
     dim = img.GetDimension()
     n_comp = img.GetNumberOfComponentsPerPixel()
     arr = sitk.GetArrayFromImage(img)  # (z, y, x[, c]) / (t, z, y, x[, c])
