@@ -135,9 +135,13 @@ def check_stack_naming(scene, folder) -> None:
     drops = [(), (), (), ("RVI-1", "RVI-2")]  # the RV does not reach the apical slice
     frames = np.stack([blob_frame((64, 64), list(blob_points("sax", (z, 0), drop=d).values()))
                        for z, d in enumerate(drops)])
+    # The same heart stored apex-first: slices reversed, and a header whose slice axis says so.
+    reversed_geometry = Geometry(spacing=OBLIQUE.spacing, origin=OBLIQUE.pixel_to_ras([[0.0, 0.0, 3.0]])[0],
+                                 direction=OBLIQUE.direction * np.array([1.0, 1.0, -1.0]))
     for reverse in (False, True):
         stack = frames[::-1].copy() if reverse else frames
-        volume = mrml.volume_node_from_array(stack, OBLIQUE, "SAX stack", scene=scene)
+        geometry = reversed_geometry if reverse else OBLIQUE
+        volume = mrml.volume_node_from_array(stack, geometry, "SAX stack", scene=scene)
         result = CardiacLandmarkGANLogic().detect(volume, view="sax", weights=str(cards["sax"]))
         basal, apical = (3, 0) if reverse else (0, 3)
         table = mrml.columns_from_table(result.tableNode)
@@ -147,8 +151,8 @@ def check_stack_naming(scene, folder) -> None:
                f"expected {basal} and {apical}")
         _check(table["label"].count("LVC") == 2 and table["label"].count("RVI-1") == 3,
                f"labels {table['label']}")
-        bca = OBLIQUE.pixel_to_ras([[*blob_points('sax', (3 - basal if reverse else basal, 0))['LVC'], basal]])[0]
-        aca = OBLIQUE.pixel_to_ras([[*blob_points('sax', (3 - apical if reverse else apical, 0))['LVC'], apical]])[0]
+        bca = geometry.pixel_to_ras([[*blob_points('sax', (3 - basal if reverse else basal, 0))['LVC'], basal]])[0]
+        aca = geometry.pixel_to_ras([[*blob_points('sax', (3 - apical if reverse else apical, 0))['LVC'], apical]])[0]
         m = mrml.columns_from_table(result.measurementsTableNode)
         length = [v for n, v in zip(m["measurement"], m["value"]) if n == "LV long-axis length"]
         _check(len(length) == 1 and abs(length[0] - np.linalg.norm(bca - aca)) < TOLERANCE_MM,
