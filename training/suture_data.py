@@ -2,16 +2,26 @@
 
 Sources (each a random-access sequence of :class:`Frame`):
 
-* :class:`PhantomSource` -- synthetic endoscopic frames
-  (:func:`heatmap_landmarks.phantoms.endoscopic.make_suture_frame`), domain
-  ``"sim"`` (simulator look) or ``"intraop"`` (surgery look), one frame per
-  seed, deterministic. A phantom "surgery" is a group of ``group_size``
-  consecutive seeds (:func:`seed_group`), the unit of the folds, as an
-  AdaptOR ``<op>`` folder is.
+* :class:`PhantomSource` -- synthetic endoscopic frames, ``version`` 1
+  (:func:`heatmap_landmarks.phantoms.endoscopic.make_suture_frame`, the
+  shipped model's data) or 2 (:func:`heatmap_landmarks.phantoms.endoscopic_v2.make_suture_frame_v2`:
+  drawn after the real AdaptOR frames, with overlays, text and instruments,
+  and a per-frame distractor mask), domain ``"sim"`` (simulator look) or
+  ``"intraop"`` (surgery look), one frame per seed, deterministic. A phantom
+  "surgery" is a group of ``group_size`` consecutive seeds (:func:`seed_group`),
+  the unit of the folds, as an AdaptOR ``<op>`` folder is.
 * :class:`AdaptorSource` -- AdaptOR layout ``root/<op>/<video>/{images,point_labels}``
   through the existing loaders (:mod:`training.datasets.adaptor`), which raise
   one-line errors for labels without ``points``, points outside the image,
-  image/label size disagreements and grayscale frames. Frames of chosen ops only.
+  image/label size disagreements and grayscale frames. Frames of chosen ops
+  only, or chosen frames only (``frames``: ``"<op>/<video>/<name>"``).
+* :class:`RepeatSource` -- any source with each frame listed ``repeat`` times
+  (``"repeat"`` in a spec), so that a handful of real frames is a chosen share
+  of an epoch; each repetition is augmented differently.
+* The real AdaptOR frames in ``<realdata>/adaptor_real`` (``<domain>/<source>/...``,
+  an AdaptOR layout whose ``<op>`` is the domain) are split once, here:
+  :data:`REAL_ADAPTOR_VALIDATION` (kept out of training, evaluated by
+  ``training.evaluate_sutures --real``) and :data:`REAL_ADAPTOR_TRAIN`.
 * CycleGAN-translated simulator frames are an AdaptOR tree too: phantom sim
   frames are exported with :func:`export_phantom_adaptor` and translated with
   ``python -m training.translate_folder --adaptor`` which copies the
@@ -39,6 +49,7 @@ import torch
 from heatmap_landmarks.errors import InputError, refuse_overwrite
 from heatmap_landmarks.heatmaps import encode_heatmap
 from heatmap_landmarks.phantoms.endoscopic import make_suture_frame
+from heatmap_landmarks.phantoms.endoscopic_v2 import make_suture_frame_v2
 from heatmap_landmarks.preprocess import IMAGENET_MEAN, IMAGENET_STD, pad_to_multiple, prepare_suture_frame
 
 from .common import derive_seed
@@ -48,9 +59,13 @@ from .datasets.report import DatasetReport
 from .suture_augment import AugmentConfig, augment
 
 __all__ = [
+    "REAL_ADAPTOR_INCOMPLETE",
+    "REAL_ADAPTOR_TRAIN",
+    "REAL_ADAPTOR_VALIDATION",
     "AdaptorSource",
     "Frame",
     "PhantomSource",
+    "RepeatSource",
     "SutureTrainDataset",
     "export_phantom_adaptor",
     "seed_group",
@@ -59,6 +74,34 @@ __all__ = [
 
 #: Default number of consecutive phantom seeds that form one phantom "surgery".
 DEFAULT_GROUP_SIZE = 16
+
+# The labelled real AdaptOR frames (``<realdata>/adaptor_real``, see its INDEX.json), split by scene so that
+# no scene is on both sides: intra-op guide2022 000000/000001 and website2021 000008 show the same operation
+# (same retractor with "MEDICAL" print, same instrument and thread bundle), so all three are validation;
+# sim website2021 000000 and 000003 show the same bowl and block (training), as do 000006 and 000007
+# (validation). Numbers of labelled points in brackets.
+#: Real frames kept for validation: 3 of the 5 intra-op (31 points) and 4 of the 6 complete sim frames (36 points).
+REAL_ADAPTOR_VALIDATION = {
+    "intraop": ("intraop/guide2022_intraop/000000.png",  # [11]
+                "intraop/guide2022_intraop/000001.png",  # [11]
+                "intraop/website2021_montage/000008.png"),  # [9]
+    "sim": ("sim/website2021_montage/000001.png",  # [14]
+            "sim/website2021_montage/000004.png",  # [3]
+            "sim/website2021_montage/000006.png",  # [9]
+            "sim/website2021_montage/000007.png"),  # [10]
+}
+#: Real frames a suture config may train on: 2 intra-op (17 points) and 2 sim (17 points).
+REAL_ADAPTOR_TRAIN = {
+    "intraop": ("intraop/website2021_montage/000002.png",  # [13]
+                "intraop/website2021_montage/000005.png"),  # [4]
+    "sim": ("sim/website2021_montage/000000.png",  # [7]
+            "sim/website2021_montage/000003.png"),  # [10]
+}
+#: Sim frames whose labels are incomplete (pale endpoint dots not recovered): neither trained on (the loss
+#: cannot ignore the unlabelled points) nor scored as validation; evaluated separately (sensitivity only).
+REAL_ADAPTOR_INCOMPLETE = {
+    "sim": tuple(f"sim/guide2022_sim/{i:06d}.png" for i in range(4)),
+}
 
 
 @dataclass
@@ -71,6 +114,8 @@ class Frame:
         group: surgery id (AdaptOR ``<op>``, or phantom seed group); the fold unit.
         video: AdaptOR ``<video>`` (phantom: the domain).
         name: image file name, e.g. ``"000123.png"``.
+        distractors: ``(H, W)`` uint8 distractor mask of a version-2 phantom
+            (0 none, 1 endoscope overlay, 2 printed text, 3 logo/text), else None.
     """
 
     image: np.ndarray
@@ -78,6 +123,7 @@ class Frame:
     group: str
     video: str
     name: str
+    distractors: np.ndarray | None = None
 
 
 def seed_group(seed: int, group_size: int = DEFAULT_GROUP_SIZE) -> str:
@@ -102,6 +148,9 @@ class PhantomSource:
         max_sutures: if set, each frame gets a number of sutures drawn uniformly
             from 0..max_sutures (from the seed) instead of the phantom's 0..15;
             tiny test frames (e.g. 64x96) cannot hold 15 well-separated sutures.
+        version: 1 (:func:`~heatmap_landmarks.phantoms.endoscopic.make_suture_frame`)
+            or 2 (:func:`~heatmap_landmarks.phantoms.endoscopic_v2.make_suture_frame_v2`,
+            whose frames carry a ``distractors`` mask).
 
     >>> src = PhantomSource([0, 1], domain="sim", size=(64, 96))
     >>> f = src[1]; f.image.shape, f.group, f.name
@@ -110,7 +159,10 @@ class PhantomSource:
 
     def __init__(self, seeds: Sequence[int], *, domain: str = "sim", randomisation: str = "train",
                  size=(288, 512), group_size: int = DEFAULT_GROUP_SIZE, cache: bool = True,
-                 max_sutures: int | None = None):
+                 max_sutures: int | None = None, version: int = 1):
+        if isinstance(version, bool) or version not in (1, 2):
+            raise InputError(None, f"phantom source: version must be 1 or 2, got {version!r}")
+        self.version = int(version)
         self.seeds = [int(s) for s in seeds]
         self.domain = domain
         self.randomisation = randomisation
@@ -118,9 +170,10 @@ class PhantomSource:
         self.group_size = int(group_size)
         self.cache = cache
         self.max_sutures = None if max_sutures is None else int(max_sutures)
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self.name = f"phantom {domain}/{randomisation} seeds {self.seeds[0]}..{self.seeds[-1]}" if self.seeds \
-            else f"phantom {domain} (empty)"
+        self._cache: dict[int, tuple] = {}
+        v = "" if self.version == 1 else " v2"
+        self.name = f"phantom{v} {domain}/{randomisation} seeds {self.seeds[0]}..{self.seeds[-1]}" if self.seeds \
+            else f"phantom{v} {domain} (empty)"
 
     def __len__(self) -> int:
         return len(self.seeds)
@@ -128,40 +181,44 @@ class PhantomSource:
     def groups(self) -> list[str]:
         return [seed_group(s, self.group_size) for s in self.seeds]
 
-    def render(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(image (H, W, 3) uint8, points (N, 2) float32)`` of one seed."""
+    def render(self, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(image (H, W, 3) uint8, points (N, 2) float32, distractors (H, W) uint8 or None)`` of one seed."""
         n = None
         if self.max_sutures is not None:
             n = int(np.random.default_rng([int(seed), 7919]).integers(0, self.max_sutures + 1))
-        sample = make_suture_frame(seed, n_sutures=n, domain=self.domain, size=self.size,
-                                   randomisation=self.randomisation)
+        make = make_suture_frame if self.version == 1 else make_suture_frame_v2
+        sample = make(seed, n_sutures=n, domain=self.domain, size=self.size, randomisation=self.randomisation)
         image = np.round(np.clip(sample.image, 0.0, 1.0) * 255.0).astype(np.uint8)
-        return image, sample.points.astype(np.float32)
+        return image, sample.points.astype(np.float32), getattr(sample, "distractors", None)
 
     def __getitem__(self, index: int) -> Frame:
         seed = self.seeds[index]
         if seed in self._cache:
-            image, points = self._cache[seed]
+            image, points, mask = self._cache[seed]
         else:
-            image, points = self.render(seed)
+            image, points, mask = self.render(seed)
             if self.cache:
-                self._cache[seed] = (image, points)
+                self._cache[seed] = (image, points, mask)
         return Frame(image.astype(np.float32) / 255.0, points.copy(), seed_group(seed, self.group_size),
-                     self.domain, f"{seed:06d}.png")
+                     self.domain, f"{seed:06d}.png", None if mask is None else mask.copy())
 
 
 class AdaptorSource:
-    """Frames of an AdaptOR-layout tree via :mod:`training.datasets.adaptor` (optionally some ops only).
+    """Frames of an AdaptOR-layout tree via :mod:`training.datasets.adaptor` (optionally some ops or frames only).
 
-    Bad frames raise (``strict=True``, the default for training: a broken label
-    must be fixed, not skipped) or are skipped and recorded in ``report``.
-    ``cache`` keeps loaded frames in memory (float32, about 1.8 MB per 288x512 frame).
+    ``frames`` picks single frames as ``"<op>/<video>/<image name>"`` (e.g.
+    ``"intraop/website2021_montage/000002.png"``); a listed frame that is not
+    there (or has no label) is an error, and order follows the tree. Bad frames
+    raise (``strict=True``, the default for training: a broken label must be
+    fixed, not skipped) or are skipped and recorded in ``report``. ``cache``
+    keeps loaded frames in memory (float32, about 1.8 MB per 288x512 frame).
     """
 
-    def __init__(self, root, *, ops: Sequence[str] | None = None, strict: bool = True, cache: bool = False,
-                 report: DatasetReport | None = None):
+    def __init__(self, root, *, ops: Sequence[str] | None = None, frames: Sequence[str] | None = None,
+                 strict: bool = True, cache: bool = False, report: DatasetReport | None = None):
         self.root = os.fspath(root)
         self.report = report if report is not None else DatasetReport(f"AdaptOR {self.root}")
+        selected = None if frames is None else list(frames) if not isinstance(frames, str) else frames
         frames = list_adaptor_frames(self.root, report=self.report)
         if ops is not None:
             wanted = set(ops)
@@ -169,11 +226,22 @@ class AdaptorSource:
             if missing:
                 raise InputError(self.root, f"has no frames for op folder(s) {', '.join(missing)}")
             frames = [f for f in frames if f.op in wanted]
+        if selected is not None:
+            if isinstance(selected, str) or not all(isinstance(k, str) for k in selected):
+                raise InputError(self.root, f"'frames' must be a list of '<op>/<video>/<name>' strings, got {selected!r}")
+            keys = {f"{f.op}/{f.video}/{f.frame_name}": f for f in frames}
+            missing = [k for k in selected if k not in keys]
+            if missing:
+                raise InputError(self.root, f"has no labelled frame {missing[0]}" +
+                                 (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+            wanted_frames = set(selected)
+            frames = [f for f in frames if f"{f.op}/{f.video}/{f.frame_name}" in wanted_frames]
         self.frames: list[AdaptorFrame] = frames
         self.strict = strict
         self.cache = cache
         self._cache: dict[int, Frame] = {}
-        self.name = f"AdaptOR {self.root}" + (f" ops {','.join(sorted(set(ops)))}" if ops is not None else "")
+        self.name = f"AdaptOR {self.root}" + (f" ops {','.join(sorted(set(ops)))}" if ops is not None else "") + \
+            (f" ({len(self.frames)} chosen frames)" if selected is not None else "")
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -192,32 +260,64 @@ class AdaptorSource:
         return frame
 
 
+class RepeatSource:
+    """A source with every frame listed ``repeat`` times in a row (frame ``i`` is ``source[i // repeat]``).
+
+    >>> src = RepeatSource(PhantomSource([0, 1], size=(64, 96), max_sutures=2), 3)
+    >>> len(src), src.groups()[:4], src[4].name
+    (6, ['phantom_0000', 'phantom_0000', 'phantom_0000', 'phantom_0000'], '000001.png')
+    """
+
+    def __init__(self, source, repeat: int):
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+            raise InputError(None, f"'repeat' must be a positive integer, got {repeat!r}")
+        self.source = source
+        self.repeat = int(repeat)
+        self.name = f"{source.name} x{self.repeat}"
+
+    def __len__(self) -> int:
+        return len(self.source) * self.repeat
+
+    def groups(self) -> list[str]:
+        return [g for g in self.source.groups() for _ in range(self.repeat)]
+
+    def __getitem__(self, index: int) -> Frame:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.source[index // self.repeat]
+
+
 def source_from_spec(spec: dict):
     """Build a source from a config dict.
 
     ``{"kind": "phantom", "domain": "intraop", "seeds": "0:400", "randomisation": "train"}`` or
     ``{"kind": "adaptor", "root": "...", "ops": ["op01"]}`` (``ops`` optional).
-    Optional keys: phantom ``size`` ``[H, W]``, ``group_size``, ``cache``; adaptor ``cache``.
+    Optional keys: phantom ``size`` ``[H, W]``, ``group_size``, ``cache``, ``max_sutures``,
+    ``version`` (1 or 2); adaptor ``cache``, ``strict``, ``frames`` (``"<op>/<video>/<name>"``
+    list); any kind ``repeat`` (list each frame that many times, see :class:`RepeatSource`).
     """
     if not isinstance(spec, dict) or "kind" not in spec:
         raise InputError(None, f"a data source needs a 'kind' ('phantom' or 'adaptor'), got {spec!r}")
     spec = dict(spec)
     kind = spec.pop("kind")
     spec.pop("weight", None)
+    repeat = spec.pop("repeat", None)
     if kind == "phantom":
-        allowed = {"domain", "seeds", "randomisation", "size", "group_size", "cache", "max_sutures"}
+        allowed = {"domain", "seeds", "randomisation", "size", "group_size", "cache", "max_sutures", "version"}
         unknown = sorted(set(spec) - allowed)
         if unknown or "seeds" not in spec:
             raise InputError(None, f"phantom source: needs 'seeds'; unknown key(s) {unknown}; allowed {sorted(allowed)}")
         seeds = list(parse_seed_range(spec.pop("seeds"), "phantom seeds"))
-        return PhantomSource(seeds, **spec)
-    if kind == "adaptor":
-        allowed = {"root", "ops", "cache", "strict"}
+        source = PhantomSource(seeds, **spec)
+    elif kind == "adaptor":
+        allowed = {"root", "ops", "frames", "cache", "strict"}
         unknown = sorted(set(spec) - allowed)
         if unknown or "root" not in spec:
             raise InputError(None, f"adaptor source: needs 'root'; unknown key(s) {unknown}; allowed {sorted(allowed)}")
-        return AdaptorSource(spec.pop("root"), **spec)
-    raise InputError(None, f"unknown data source kind {kind!r}; use 'phantom' or 'adaptor'")
+        source = AdaptorSource(spec.pop("root"), **spec)
+    else:
+        raise InputError(None, f"unknown data source kind {kind!r}; use 'phantom' or 'adaptor'")
+    return source if repeat is None else RepeatSource(source, repeat)
 
 
 # --------------------------------------------------------------------------- export
@@ -363,12 +463,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--domain", choices=["sim", "intraop"], default="sim")
     p.add_argument("--randomisation", choices=["none", "train", "wide"], default="train")
     p.add_argument("--group-size", type=int, default=DEFAULT_GROUP_SIZE, help="seeds per phantom surgery")
+    p.add_argument("--version", type=int, choices=[1, 2], default=1, help="phantom version (2: real-looking)")
     p.add_argument("--out", required=True, help="output AdaptOR root")
     p.add_argument("--overwrite", action="store_true")
     args = p.parse_args(argv)
     try:
         src = PhantomSource(list(parse_seed_range(args.seeds)), domain=args.domain, randomisation=args.randomisation,
-                            group_size=args.group_size, cache=False)
+                            group_size=args.group_size, cache=False, version=args.version)
         n = export_phantom_adaptor(args.out, src, overwrite=args.overwrite)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
