@@ -15,6 +15,11 @@ a point lands on the transformed point. The pipeline of the seed:
 * optional random crop (a training-speed device: the network is fully
   convolutional, so training on crops of the native-scale frame changes no
   geometry; nothing is ever resized)
+* optional, for scarce real frames (all off by default; when off they draw no
+  random numbers, so older configs give the very same samples): zoom about
+  the frame centre (``scale_p``, factor in ``scale_range``; points move with
+  the same affine), Gaussian blur, softening (downscale then upscale back,
+  like the upscaled web frames), sensor noise and JPEG re-compression
 
 Points are carried through every transform. Points that end up outside the
 frame are not silently lost: :func:`augment` returns all transformed points
@@ -44,6 +49,7 @@ __all__ = [
     "brightness_contrast",
     "colour_jitter",
     "crop",
+    "degrade",
     "hflip",
     "inside_frame",
     "rotate",
@@ -65,6 +71,13 @@ class AugmentConfig:
         brightness_contrast_p: probability of a random brightness/contrast change;
             ``brightness_limit`` is added (+-), ``contrast_limit`` scales about 0.5 (1 +- v).
         crop: ``[H, W]`` of a random crop (multiples of 32 for the U-Net), or None.
+        scale_p: probability of a zoom about the frame centre by a factor uniform
+            in ``scale_range`` ``[lo, hi]`` (same frame size, black fill).
+        blur_p: probability of a Gaussian blur, sigma uniform in [0.3, ``max_blur_sigma``] px.
+        soften_p: probability of downscaling by a factor uniform in
+            ``soften_range`` ``[lo, hi]`` (< 1) and upscaling back (geometry unchanged).
+        noise_p: probability of Gaussian noise, std uniform in [0, ``noise_std``].
+        jpeg_p: probability of JPEG re-compression, quality uniform in ``jpeg_quality`` ``[lo, hi]``.
 
     >>> AugmentConfig(hflip_p=1.5)
     Traceback (most recent call last):
@@ -85,9 +98,20 @@ class AugmentConfig:
     brightness_limit: float = 0.2
     contrast_limit: float = 0.2
     crop: list | None = None
+    scale_p: float = 0.0
+    scale_range: list = field(default_factory=lambda: [0.8, 1.25])
+    blur_p: float = 0.0
+    max_blur_sigma: float = 1.2
+    soften_p: float = 0.0
+    soften_range: list = field(default_factory=lambda: [0.55, 0.9])
+    noise_p: float = 0.0
+    noise_std: float = 0.03
+    jpeg_p: float = 0.0
+    jpeg_quality: list = field(default_factory=lambda: [35, 90])
 
     def __post_init__(self) -> None:
-        for name in ("hflip_p", "vflip_p", "rotate_p", "colour_jitter_p", "brightness_contrast_p"):
+        for name in ("hflip_p", "vflip_p", "rotate_p", "colour_jitter_p", "brightness_contrast_p", "scale_p",
+                     "blur_p", "soften_p", "noise_p", "jpeg_p"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise InputError(None, f"AugmentConfig: {name} must be a probability in [0, 1], got {value!r}")
@@ -99,6 +123,18 @@ class AugmentConfig:
         if self.contrast >= 1 or self.saturation >= 1 or self.brightness >= 1 or self.contrast_limit >= 1:
             raise InputError(None, "AugmentConfig: multiplicative ranges (brightness, contrast, saturation, "
                                    "contrast_limit) must be < 1")
+        for name, lo, hi in (("scale_range", 0.2, 5.0), ("soften_range", 0.1, 1.0), ("jpeg_quality", 1, 100)):
+            v = getattr(self, name)
+            if not (isinstance(v, (list, tuple)) and len(v) == 2
+                    and all(not isinstance(x, bool) and isinstance(x, (int, float)) for x in v)
+                    and lo <= v[0] <= v[1] <= hi):
+                raise InputError(None, f"AugmentConfig: {name} must be [lo, hi] with {lo} <= lo <= hi <= {hi}, "
+                                       f"got {v!r}")
+            setattr(self, name, list(v))
+        for name in ("max_blur_sigma", "noise_std"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 10.0:
+                raise InputError(None, f"AugmentConfig: {name} must be a number in [0, 10], got {v!r}")
         if self.crop is not None:
             c = list(self.crop)
             if len(c) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in c):
@@ -231,6 +267,20 @@ def rotate(image: np.ndarray, points, angle_deg: float) -> tuple[np.ndarray, np.
     return out.reshape(image.shape), moved.astype(np.float32)
 
 
+def zoom(image: np.ndarray, points, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Scale frame and points by ``factor`` about the frame centre; same output size, black fill.
+
+    >>> img = np.zeros((9, 9, 3), np.float32)
+    >>> _, p = zoom(img, [[6.0, 4.0]], 2.0); p.tolist()  # 2 px right of the centre -> 4 px
+    [[8.0, 4.0]]
+    """
+    h, w = image.shape[:2]
+    m = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), 0.0, float(factor))
+    out = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    moved = _pts(points) @ m[:, :2].T + m[:, 2]
+    return out.reshape(image.shape), moved.astype(np.float32)
+
+
 def crop(image: np.ndarray, points, top: int, left: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Cut ``image[top:top+height, left:left+width]``; points shift by ``(-left, -top)``."""
     h, w = image.shape[:2]
@@ -273,12 +323,44 @@ def brightness_contrast(image: np.ndarray, brightness: float, contrast: float) -
     return np.clip((image - 0.5) * np.float32(contrast) + 0.5 + np.float32(brightness), 0.0, 1.0).astype(np.float32)
 
 
+def degrade(image: np.ndarray, rng: np.random.Generator, config: "AugmentConfig") -> np.ndarray:
+    """Blur, softening, noise and JPEG as configured (no geometry change: points stay valid).
+
+    Draws random numbers only for the steps whose probability is above 0.
+
+    >>> img = np.full((16, 16, 3), 0.5, np.float32)
+    >>> out = degrade(img, np.random.default_rng(0), AugmentConfig(noise_p=1.0, noise_std=0.1))
+    >>> out.shape, bool(np.abs(out - 0.5).max() > 0)
+    ((16, 16, 3), True)
+    """
+    img = image
+    h, w = img.shape[:2]
+    if config.blur_p > 0 and rng.random() < config.blur_p:
+        sigma = float(rng.uniform(0.3, max(config.max_blur_sigma, 0.3)))
+        img = cv2.GaussianBlur(img, (0, 0), sigma)
+    if config.soften_p > 0 and rng.random() < config.soften_p:
+        f = float(rng.uniform(*config.soften_range))
+        small = cv2.resize(img, (max(1, int(round(w * f))), max(1, int(round(h * f)))), interpolation=cv2.INTER_AREA)
+        img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if config.noise_p > 0 and rng.random() < config.noise_p:
+        std = float(rng.uniform(0.0, config.noise_std))
+        img = img + rng.standard_normal(img.shape, dtype=np.float32) * np.float32(std)
+    img = np.clip(img, 0.0, 1.0).astype(np.float32)
+    if config.jpeg_p > 0 and rng.random() < config.jpeg_p:
+        q = int(rng.integers(int(config.jpeg_quality[0]), int(config.jpeg_quality[1]) + 1))
+        ok, buf = cv2.imencode(".jpg", np.round(img * 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, q])
+        if ok:
+            img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float32).reshape(img.shape) * np.float32(1 / 255.0)
+    return np.ascontiguousarray(img, dtype=np.float32)
+
+
 # --------------------------------------------------------------------------- pipeline
 def augment(image: np.ndarray, points, rng: np.random.Generator, config: AugmentConfig) -> AugmentResult:
     """Apply the random pipeline of ``config`` to one frame and its points.
 
-    Order: flips, rotation, crop (geometry on the full frame, so rotation
-    never brings black corners into a crop from outside the frame), then colour.
+    Order: flips, rotation, zoom, crop (geometry on the full frame, so rotation
+    never brings black corners into a crop from outside the frame), then
+    colour, then :func:`degrade` (blur, softening, noise, JPEG).
 
     Args:
         image: ``(H, W, 3)`` float32 in [0, 1].
@@ -306,6 +388,11 @@ def augment(image: np.ndarray, points, rng: np.random.Generator, config: Augment
         now = inside_frame(p, img.shape)
         stats.dropped["rotation"] += int((inside & ~now).sum())
         inside &= now
+    if config.scale_p > 0 and rng.random() < config.scale_p:
+        img, p = zoom(img, p, float(rng.uniform(*config.scale_range)))
+        now = inside_frame(p, img.shape)
+        stats.dropped["zoom"] += int((inside & ~now).sum())
+        inside &= now
     if config.crop is not None:
         ch, cw = config.crop
         h, w = img.shape[:2]
@@ -328,6 +415,7 @@ def augment(image: np.ndarray, points, rng: np.random.Generator, config: Augment
     if rng.random() < config.brightness_contrast_p:
         img = brightness_contrast(img, rng.uniform(-config.brightness_limit, config.brightness_limit),
                                   rng.uniform(1 - config.contrast_limit, 1 + config.contrast_limit))
+    img = degrade(img, rng, config)
     return AugmentResult(np.ascontiguousarray(img, dtype=np.float32), p.astype(np.float32), inside, stats)
 
 
