@@ -16,11 +16,27 @@ the score varies between surgeries), not a cross-validation of training runs.
 Writes to ``--out``: ``results.md`` (table), ``results.csv`` (one row per
 fold, plus mean, std and pooled rows), ``submission.json`` (challenge format,
 via :func:`training.datasets.adaptor.write_submission_json`) and ``summary.json``.
+Version-2 phantom frames (``--phantom-version 2``) carry a distractor mask;
+the table then adds how many detections fall on the endoscope overlay,
+printed text and logos/text.
+
+``--real [REALDATA]`` evaluates instead on the real AdaptOR frames of the
+shared real-data folder (:func:`evaluate_real`; default
+:func:`heatmap_landmarks.testing.realdata_root`): per domain, precision,
+sensitivity and F1 at 6 px with one-to-one matching, pooled over the real
+validation frames (:data:`training.suture_data.REAL_ADAPTOR_VALIDATION`),
+beside the card's held-out phantom numbers, and the detections on the
+endoscope overlay box (:data:`~heatmap_landmarks.phantoms.endoscopic_v2.ENDOSCOPE_OVERLAY_BOX`)
+and on the logo of ``adaptor_frame/AdaptOR.png`` (:data:`ADAPTOR_LOGO_BOX`);
+it writes ``real_results.md``, ``real_results.csv``, ``real_detections.json``
+and ``real_sheet.png``.
 
 Example::
 
     python -m training.evaluate_sutures --weights heatmap_landmarks/weights/sutures.json \\
         --phantom-seeds 900000:900200 --domain intraop --out runs/eval_sutures
+    python -m training.evaluate_sutures --weights heatmap_landmarks/weights/sutures.json \\
+        --real --out runs/eval_sutures_real
 """
 from __future__ import annotations
 
@@ -39,11 +55,21 @@ import numpy as np
 from heatmap_landmarks.errors import InputError, refuse_overwrite
 from heatmap_landmarks.heatmaps import decode_sutures
 from heatmap_landmarks.metrics import DetectionCounts, match_points, pooled_detection_scores, write_csv
+from heatmap_landmarks.phantoms.endoscopic_v2 import DISTRACTOR_NAMES, ENDOSCOPE_OVERLAY_BOX
+from heatmap_landmarks.testing import realdata_root
 
 from .datasets.adaptor import SubmissionEntry, write_submission_json
 from .datasets.splits import ADAPTOR_FOLDS, adaptor_folds
 from .config import parse_seed_range
-from .suture_data import DEFAULT_GROUP_SIZE, AdaptorSource, Frame, PhantomSource
+from .suture_data import (
+    DEFAULT_GROUP_SIZE,
+    REAL_ADAPTOR_INCOMPLETE,
+    REAL_ADAPTOR_TRAIN,
+    REAL_ADAPTOR_VALIDATION,
+    AdaptorSource,
+    Frame,
+    PhantomSource,
+)
 
 log = logging.getLogger("training.evaluate_sutures")
 
@@ -237,6 +263,342 @@ def choose_decoder(heatmaps: Sequence[np.ndarray], gts: Sequence[np.ndarray], gr
     return best, rows
 
 
+# --------------------------------------------------------------------------- detections on distractors
+def box_mask(shape, box, value: int = 1) -> np.ndarray:
+    """``(H, W)`` uint8 with ``value`` inside ``box`` = ``(x0, y0, x1, y1)`` pixels (x1, y1 exclusive; fractional
+    edges are rounded outward), 0 elsewhere.
+
+    >>> box_mask((4, 6), (1, 1, 3.5, 3)).sum(axis=0).tolist()
+    [0, 2, 2, 2, 0, 0]
+    """
+    h, w = int(shape[0]), int(shape[1])
+    x0, y0, x1, y1 = box
+    out = np.zeros((h, w), np.uint8)
+    out[max(0, math.floor(y0)):max(0, min(h, math.ceil(y1))), max(0, math.floor(x0)):max(0, min(w, math.ceil(x1)))] = value
+    return out
+
+
+def distractor_hits(preds: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]) -> dict:
+    """Count detections that fall on distractors.
+
+    Args:
+        preds: per frame ``(M, 2)`` float (x, y) pixels.
+        masks: per frame ``(H, W)`` uint8 distractor mask (values of
+            :data:`heatmap_landmarks.phantoms.endoscopic_v2.DISTRACTOR_NAMES`,
+            0 = none) or None (not counted).
+
+    Returns:
+        ``{"detections": all detections on frames with a mask, "any": on a
+        distractor, "overlay": ..., "printed_text": ..., "logo_text": ...}``; a
+        detection counts where its nearest pixel is non-zero in the mask.
+
+    >>> m = np.zeros((10, 10), np.uint8); m[8:, 6:] = 1
+    >>> distractor_hits([np.array([[7.0, 8.2], [2.0, 2.0]])], [m])["overlay"]
+    1
+    """
+    out = {"detections": 0, "any": 0, **{name: 0 for name in DISTRACTOR_NAMES.values()}}
+    for p, m in zip(preds, masks):
+        if m is None:
+            continue
+        p = np.asarray(p, np.float64).reshape(-1, 2)
+        out["detections"] += len(p)
+        if not len(p):
+            continue
+        h, w = m.shape
+        ix = np.clip(np.round(p[:, 0]).astype(int), 0, w - 1)
+        iy = np.clip(np.round(p[:, 1]).astype(int), 0, h - 1)
+        values = m[iy, ix]
+        out["any"] += int((values > 0).sum())
+        for code, name in DISTRACTOR_NAMES.items():
+            out[name] += int((values == code).sum())
+    return out
+
+
+# --------------------------------------------------------------------------- real AdaptOR frames
+#: The AdaptOR logo drawn over ``<realdata>/adaptor_frame/AdaptOR.png`` (502x501): ``(x0, y0, x1, y1)`` pixels,
+#: x1/y1 exclusive, measured on its white letters and blue outline (x 14-414, y 290-388).
+ADAPTOR_LOGO_BOX = (12, 286, 418, 390)
+#: Splits of the real frames, in report order.
+REAL_SPLITS = ("validation", "training", "incomplete", "unlabelled", "logo")
+
+
+@dataclass
+class RealFrame:
+    """One real frame for :func:`evaluate_real`.
+
+    Attributes:
+        frame: the image ``(H, W, 3)`` float32 and its points ``(N, 2)`` float32 (x, y) px (empty if unlabelled).
+        domain: ``"intraop"`` or ``"sim"``.
+        split: one of :data:`REAL_SPLITS`: ``validation`` (kept out of training),
+            ``training`` (``REAL_ADAPTOR_TRAIN``), ``incomplete`` (labels miss points:
+            only sensitivity means something), ``unlabelled`` (detections counted),
+            ``logo`` (the challenge's logo frame: detections counted).
+        mask: ``(H, W)`` uint8 distractor mask: the endoscope overlay box
+            (:data:`~heatmap_landmarks.phantoms.endoscopic_v2.ENDOSCOPE_OVERLAY_BOX`,
+            value ``OVERLAY``) on 512x288 frames, the logo box (``LOGO_TEXT``) on the logo frame.
+        key: ``"<domain>/<source>/<name>"`` or the file name.
+    """
+
+    frame: Frame
+    domain: str
+    split: str
+    mask: np.ndarray
+    key: str
+
+    @property
+    def labelled(self) -> bool:
+        return self.split in ("validation", "training", "incomplete")
+
+
+def real_frames(root) -> list[RealFrame]:
+    """The real frames under ``root`` (the real-data folder: ``adaptor_real/``, ``adaptor_frame/AdaptOR.png``).
+
+    Labelled frames come through :class:`~training.suture_data.AdaptorSource`
+    (``adaptor_real`` is an AdaptOR layout whose ``<op>`` is the domain). The
+    unlabelled 1024x576 intra-op frames are halved to the challenge's 512x288
+    (where the overlay box applies); the 997x480 unlabelled sim screenshot is
+    left out (a video player's controls, not the scope's overlay). Raises
+    :class:`InputError` when ``adaptor_real`` is missing.
+    """
+    import cv2
+
+    from heatmap_landmarks.phantoms.endoscopic_v2 import LOGO_TEXT, OVERLAY
+
+    from .datasets.adaptor import read_png_rgb
+
+    root = os.fspath(root)
+    base = os.path.join(root, "adaptor_real")
+    if not os.path.isdir(base):
+        raise InputError(base, "not found: the real AdaptOR frames live only in the shared real-data folder")
+    out: list[RealFrame] = []
+    for split, table in (("validation", REAL_ADAPTOR_VALIDATION), ("training", REAL_ADAPTOR_TRAIN),
+                         ("incomplete", REAL_ADAPTOR_INCOMPLETE)):
+        for domain, keys in table.items():
+            src = AdaptorSource(base, frames=list(keys))
+            for i in range(len(src)):
+                f = src[i]
+                if f.image.shape[:2] != (288, 512):
+                    raise InputError(src.frames[i].image_path, f"expected a 512x288 frame, got {f.image.shape[1]}x"
+                                                               f"{f.image.shape[0]}")
+                key = f"{f.group}/{f.video}/{f.name}"
+                out.append(RealFrame(f, domain, split, box_mask((288, 512), ENDOSCOPE_OVERLAY_BOX, OVERLAY), key))
+    folder = os.path.join(base, "intraop", "website2022_unlabelled", "images")
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if not name.lower().endswith(".png"):
+            continue
+        image = read_png_rgb(os.path.join(folder, name))
+        if image.shape[:2] != (576, 1024):
+            continue
+        image = cv2.resize(image, (512, 288), interpolation=cv2.INTER_AREA)
+        frame = Frame(image, np.zeros((0, 2), np.float32), "intraop", "website2022_unlabelled", name)
+        out.append(RealFrame(frame, "intraop", "unlabelled", box_mask((288, 512), ENDOSCOPE_OVERLAY_BOX, OVERLAY),
+                             f"intraop/website2022_unlabelled/{name} (halved)"))
+    logo = os.path.join(root, "adaptor_frame", "AdaptOR.png")
+    if os.path.isfile(logo):
+        image = read_png_rgb(logo)
+        frame = Frame(image, np.zeros((0, 2), np.float32), "adaptor_frame", "adaptor_frame", "AdaptOR.png")
+        out.append(RealFrame(frame, "intraop", "logo", box_mask(image.shape, ADAPTOR_LOGO_BOX, LOGO_TEXT),
+                             "adaptor_frame/AdaptOR.png"))
+    return out
+
+
+@dataclass
+class RealGroup:
+    """Pooled results of one (domain, split) group of real frames."""
+
+    domain: str
+    split: str
+    keys: list
+    points: int
+    counts: DetectionCounts | None  # None for unlabelled groups
+    per_frame: list  # DetectionCounts or None per frame
+    hits: dict  # distractor_hits of the group
+    per_frame_hits: list  # distractor_hits per frame
+
+    def row(self) -> dict:
+        c = self.counts
+        row = {"domain": self.domain, "split": self.split, "frame": "pooled", "frames": len(self.keys),
+               "points": self.points, "detections": self.hits["detections"],
+               "on_overlay": self.hits["overlay"], "on_logo_text": self.hits["logo_text"]}
+        if c is not None:
+            row.update(tp=c.tp, fp=c.fp, fn=c.fn, precision=c.precision, sensitivity=c.sensitivity, f1=c.f1)
+        return row
+
+
+def evaluate_real(predictor, root, *, radius: float = MATCH_RADIUS_PX, decoder: dict | None = None,
+                  progress=None) -> tuple[list[RealFrame], list[np.ndarray], list[RealGroup]]:
+    """Run ``predictor`` on every frame of :func:`real_frames` and score each (domain, split) group.
+
+    Labelled groups: TP/FP/FN with one-to-one matching within ``radius`` px
+    (:func:`heatmap_landmarks.metrics.match_points`), pooled over the frames,
+    then precision, sensitivity, F1. Every group: detections on the overlay box
+    or the logo box (:func:`distractor_hits`).
+
+    Returns:
+        ``(frames, predicted points per frame ((M, 2) float32 px), groups)``.
+    """
+    frames = real_frames(root)
+    preds = predict_points(predictor, [rf.frame for rf in frames], decoder=decoder, progress=progress)
+    groups = []
+    for domain in ("intraop", "sim"):
+        for split in REAL_SPLITS:
+            idx = [i for i, rf in enumerate(frames) if rf.domain == domain and rf.split == split]
+            if not idx:
+                continue
+            labelled = frames[idx[0]].labelled
+            per_frame = frame_counts([preds[i] for i in idx], [frames[i].frame.points for i in idx], radius) \
+                if labelled else [None] * len(idx)
+            counts = sum(per_frame, DetectionCounts(0, 0, 0)) if labelled else None
+            groups.append(RealGroup(
+                domain, split, [frames[i].key for i in idx], int(sum(len(frames[i].frame.points) for i in idx)),
+                counts, per_frame, distractor_hits([preds[i] for i in idx], [frames[i].mask for i in idx]),
+                [distractor_hits([preds[i]], [frames[i].mask]) for i in idx]))
+    return frames, preds, groups
+
+
+def _pct(x) -> str:
+    return f"{100 * x:.2f}"
+
+
+def format_real_tables(groups: Sequence[RealGroup], card_metrics: dict | None, title: str,
+                       radius: float = MATCH_RADIUS_PX) -> str:
+    """Markdown: per domain, the seed's Table 3 (intra-op) / Table 2 (sim) columns for the real validation
+    frames (one row per frame, then pooled), next to the card's held-out phantom numbers of that domain;
+    then the other real frames (training, incomplete labels, unlabelled, logo) with their detections on the
+    overlay and logo boxes."""
+    lines = [f"**{title}**", "",
+             f"Matching radius {radius:g} px, closest pairs first, one-to-one; TP/FP/FN pooled over the frames. "
+             f"Overlay box (x0, y0, x1, y1) = {ENDOSCOPE_OVERLAY_BOX} px on 512x288 frames; "
+             f"logo box {ADAPTOR_LOGO_BOX} px on adaptor_frame/AdaptOR.png.", ""]
+    head = ["Data", "Frames", "Points", "TP", "FP", "FN", "Precision (%)", "Sensitivity (%)", "F1 (%)",
+            "Detections", "On overlay"]
+    names = {"intraop": "Table 3 layout (intra-operative domain)", "sim": "Table 2 layout (simulator domain)"}
+    for domain in ("intraop", "sim"):
+        val = [g for g in groups if g.domain == domain and g.split == "validation"]
+        if not val:
+            continue
+        g = val[0]
+        lines += [f"**{names[domain]}: real validation frames**", "", "| " + " | ".join(head) + " |",
+                  "|" + "---|" * len(head)]
+        for key, c, hits in zip(g.keys, g.per_frame, g.per_frame_hits):
+            n = c.tp + c.fn
+            lines.append(f"| {key} | 1 | {n} | {c.tp} | {c.fp} | {c.fn} | {_pct(c.precision)} | "
+                         f"{_pct(c.sensitivity)} | {_pct(c.f1)} | {hits['detections']} | {hits['overlay']} |")
+        c = g.counts
+        lines.append(f"| **Pooled, real validation** | {len(g.keys)} | {g.points} | {c.tp} | {c.fp} | {c.fn} | "
+                     f"**{_pct(c.precision)}** | **{_pct(c.sensitivity)}** | **{_pct(c.f1)}** | "
+                     f"{g.hits['detections']} | {g.hits['overlay']} |")
+        for name, m in sorted((card_metrics or {}).items()):
+            src = m.get("source", {}) if isinstance(m, dict) else {}
+            if not (isinstance(m, dict) and src.get("kind") == "phantom" and src.get("domain") == domain
+                    and "f1" in m and "tp" in m):
+                continue
+            version = src.get("version", 1)
+            lines.append(f"| Phantom v{version} held-out (card: {name}) | {m.get('frames', '')} | "
+                         f"{m['tp'] + m['fn']} | {m['tp']} | {m['fp']} | {m['fn']} | {_pct(m['precision'])} | "
+                         f"{_pct(m['sensitivity'])} | {_pct(m['f1'])} | {m['tp'] + m['fp']} | n/a |")
+        lines.append("")
+    lines += ["**Other real frames**", "",
+              "| Domain | Frames | Labelled points | TP | FP | FN | Precision (%) | Sensitivity (%) | F1 (%) | "
+              "Detections | On overlay box | On logo box |", "|" + "---|" * 12]
+    notes = {"training": "training split (REAL_ADAPTOR_TRAIN)",
+             "incomplete": "incomplete labels (precision is a lower bound)",
+             "unlabelled": "unlabelled, halved to 512x288", "logo": "adaptor_frame/AdaptOR.png (logo, no labels)"}
+    for g in groups:
+        if g.split == "validation":
+            continue
+        c = g.counts
+        cells = [f"{g.domain}: {notes[g.split]}", str(len(g.keys))]
+        cells += ([str(g.points), str(c.tp), str(c.fp), str(c.fn), _pct(c.precision), _pct(c.sensitivity),
+                   _pct(c.f1)] if c is not None else [""] * 7)
+        cells += [str(g.hits["detections"]), str(g.hits["overlay"]), str(g.hits["logo_text"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def real_sheet(frames: Sequence[RealFrame], preds: Sequence[np.ndarray], *, columns: int = 4,
+               radius: float = MATCH_RADIUS_PX) -> np.ndarray:
+    """``(H, W, 3)`` uint8 RGB contact sheet: each frame fitted into 512x288 with its truth as green rings
+    (radius = matching radius), detections as red crosses and the overlay/logo box in yellow."""
+    import cv2
+
+    tiles = []
+    for rf, p in zip(frames, preds):
+        img = np.round(np.clip(rf.frame.image, 0, 1) * 255).astype(np.uint8)
+        h, w = img.shape[:2]
+        f = min(512 / w, 288 / h)
+        img = cv2.resize(img, (int(round(w * f)), int(round(h * f))), interpolation=cv2.INTER_AREA)
+        tile = np.zeros((288, 512, 3), np.uint8)
+        tile[:img.shape[0], :img.shape[1]] = img
+        x, y, bw, bh = cv2.boundingRect(rf.mask)
+        cv2.rectangle(tile, (int(x * f), int(y * f)), (int((x + bw) * f), int((y + bh) * f)), (255, 220, 0), 1)
+        for q in rf.frame.points:
+            cv2.circle(tile, (int(round(q[0] * f)), int(round(q[1] * f))), max(2, int(round(radius * f))),
+                       (0, 255, 0), 1, cv2.LINE_AA)
+        for q in np.asarray(p).reshape(-1, 2):
+            c = (int(round(q[0] * f)), int(round(q[1] * f)))
+            cv2.drawMarker(tile, c, (255, 0, 0), cv2.MARKER_CROSS, 9, 2)
+        cv2.putText(tile, f"{rf.split}: {rf.key}"[:70], (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+        tiles.append(tile)
+    while len(tiles) % columns:
+        tiles.append(np.zeros((288, 512, 3), np.uint8))
+    rows = [np.concatenate(tiles[i:i + columns], axis=1) for i in range(0, len(tiles), columns)]
+    return np.concatenate(rows, axis=0)
+
+
+def run_real(predictor, root, out: str, *, radius: float = MATCH_RADIUS_PX, overwrite: bool = False,
+             quiet: bool = False) -> dict:
+    """Evaluate on the real frames and write ``real_results.md``, ``real_results.csv`` (one row per frame
+    and per pooled group), ``real_detections.json`` and ``real_sheet.png`` to ``out``; returns the summary."""
+    import cv2
+
+    names = ("real_results.md", "real_results.csv", "real_detections.json", "real_sheet.png")
+    paths = [os.path.join(out, n) for n in names]
+    for path in paths:
+        refuse_overwrite(path, overwrite)
+    os.makedirs(out, exist_ok=True)
+    t0 = time.perf_counter()
+    frames, preds, groups = evaluate_real(predictor, root, radius=radius)
+    seconds = time.perf_counter() - t0
+    title = (f"{os.path.basename(str(predictor.weights_path))} on the real AdaptOR frames in {root} "
+             f"(decoder {predictor.card.decoder})")
+    table = format_real_tables(groups, predictor.card.metrics, title, radius)
+    if not quiet:
+        print(table)
+    with open(paths[0] + ".tmp", "w", encoding="utf-8") as fh:
+        fh.write(table + "\n")
+    os.replace(paths[0] + ".tmp", paths[0])
+    rows = []
+    for g in groups:
+        for key, c, hits in zip(g.keys, g.per_frame, g.per_frame_hits):
+            row = {"domain": g.domain, "split": g.split, "frame": key, "frames": 1,
+                   "points": (c.tp + c.fn) if c is not None else "", "detections": hits["detections"],
+                   "on_overlay": hits["overlay"], "on_logo_text": hits["logo_text"]}
+            if c is not None:
+                row.update(tp=c.tp, fp=c.fp, fn=c.fn, precision=c.precision, sensitivity=c.sensitivity, f1=c.f1)
+            rows.append(row)
+        rows.append(g.row())
+    write_csv(rows, paths[1], overwrite=overwrite)
+    detections = [{"frame": rf.key, "domain": rf.domain, "split": rf.split,
+                   "points": [[round(float(x), 2), round(float(y), 2)] for x, y in np.asarray(p).reshape(-1, 2)]}
+                  for rf, p in zip(frames, preds)]
+    summary = {"weights": str(predictor.weights_path), "realdata": os.fspath(root), "radius_px": radius,
+               "decoder": predictor.card.decoder, "overlay_box": list(ENDOSCOPE_OVERLAY_BOX),
+               "logo_box": list(ADAPTOR_LOGO_BOX), "groups": [g.row() for g in groups],
+               "frames": detections, "seconds": round(seconds, 2)}
+    with open(paths[2] + ".tmp", "w", encoding="utf-8") as fh:
+        json.dump(summary, fh, indent=1)
+        fh.write("\n")
+    os.replace(paths[2] + ".tmp", paths[2])
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(real_sheet(frames, preds, radius=radius), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise InputError(paths[3], "PNG encoding failed")
+    with open(paths[3], "wb") as fh:
+        fh.write(buf.tobytes())
+    return summary
+
+
 # --------------------------------------------------------------------------- CLI
 def load_frames(args) -> tuple[list[Frame], str]:
     """Frames to evaluate from ``--phantom-seeds`` and/or ``--adaptor-root``, plus a description."""
@@ -244,10 +606,11 @@ def load_frames(args) -> tuple[list[Frame], str]:
     parts = []
     if args.phantom_seeds:
         src = PhantomSource(list(parse_seed_range(args.phantom_seeds, "--phantom-seeds")), domain=args.domain,
-                            randomisation=args.randomisation, group_size=args.group_size, cache=False)
+                            randomisation=args.randomisation, group_size=args.group_size, cache=False,
+                            version=args.phantom_version)
         frames += [src[i] for i in range(len(src))]
-        parts.append(f"{len(src)} phantom frames (domain {args.domain}, randomisation {args.randomisation}, "
-                     f"seeds {args.phantom_seeds}, {args.group_size} seeds per surgery)")
+        parts.append(f"{len(src)} phantom v{args.phantom_version} frames (domain {args.domain}, randomisation "
+                     f"{args.randomisation}, seeds {args.phantom_seeds}, {args.group_size} seeds per surgery)")
     if args.adaptor_root:
         src = AdaptorSource(args.adaptor_root, strict=not args.skip_bad_frames)
         for i in range(len(src)):
@@ -281,6 +644,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--domain", choices=sorted(ADAPTOR_FOLDS), default="intraop",
                    help="phantom domain and fold count (sim: 5 folds, intraop: 4)")
     p.add_argument("--randomisation", choices=["none", "train", "wide"], default="wide")
+    p.add_argument("--phantom-version", type=int, choices=[1, 2], default=1,
+                   help="phantom version (2: real-looking, with distractors whose detections are counted)")
+    p.add_argument("--real", nargs="?", const=str(realdata_root()), default=None, metavar="REALDATA",
+                   help="evaluate on the real AdaptOR frames of this real-data folder instead "
+                        f"(default {realdata_root()})")
     p.add_argument("--group-size", type=int, default=DEFAULT_GROUP_SIZE, help="phantom seeds per surgery")
     p.add_argument("--adaptor-root", help="AdaptOR-layout root to evaluate (its <op> folders are the surgeries)")
     p.add_argument("--skip-bad-frames", action="store_true",
@@ -316,6 +684,13 @@ def _run(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.real is not None:
+        if args.phantom_seeds or args.adaptor_root:
+            raise InputError(None, "--real evaluates the real frames only; leave out --phantom-seeds/--adaptor-root")
+        predictor = Predictor(args.weights, device=args.device, batch_size=args.batch_size)
+        run_real(predictor, args.real, args.out, radius=args.radius, overwrite=args.overwrite, quiet=args.quiet)
+        log.info("wrote %s", args.out)
+        return 0
     outputs = [os.path.join(args.out, n) for n in ("results.md", "results.csv", "submission.json", "summary.json")]
     for path in outputs:
         refuse_overwrite(path, args.overwrite)
@@ -338,6 +713,12 @@ def _run(args) -> int:
     title = (f"{table_name}: {os.path.basename(str(predictor.weights_path))} on {description}; "
              f"matching radius {args.radius:g} px, TP/FP/FN pooled per fold")
     table = format_table(results, pooled, title)
+    masks = [f.distractors for f in frames]
+    hits = distractor_hits(preds, masks) if any(m is not None for m in masks) else None
+    if hits is not None:
+        table += (f"\n\nDetections on distractors: {hits['any']} of {hits['detections']} "
+                  f"(endoscope overlay {hits['overlay']}, printed text {hits['printed_text']}, "
+                  f"logo/text {hits['logo_text']})")
     print(table)
     with open(outputs[0] + ".tmp", "w", encoding="utf-8") as fh:
         fh.write(table + "\n")
@@ -350,7 +731,7 @@ def _run(args) -> int:
         "radius_px": args.radius, "decoder": predictor.card.decoder,
         "folds": [r.row() | {"groups": r.groups} for r in results],
         "mean_std": {k: mean_std([getattr(r.counts, k) for r in results]) for k in ("precision", "sensitivity", "f1")},
-        "pooled": pooled.to_dict(), "seconds": round(seconds, 2),
+        "pooled": pooled.to_dict(), "distractor_hits": hits, "seconds": round(seconds, 2),
         "frames_per_second": round(len(frames) / max(seconds, 1e-9), 2),
     }
     with open(outputs[3] + ".tmp", "w", encoding="utf-8") as fh:
