@@ -131,14 +131,6 @@ def _seg_dist(pts, poly) -> np.ndarray:
     return np.sqrt(((rel - t[..., None] * ab) ** 2).sum(-1))
 
 
-def _covers(pts, poly, widths, margin) -> np.ndarray:
-    """``(K,)`` bool: the thread ``poly`` with vertex ``widths`` passes within half its width + ``margin`` of a point."""
-    if len(pts) == 0:
-        return np.zeros(0, bool)
-    seg_w = 0.5 * (widths[:-1] + widths[1:]) if len(poly) > 1 else widths[:1]
-    return np.any(_seg_dist(pts, poly) < 0.5 * seg_w[None] + margin, axis=1)
-
-
 def _gauss_blob(xs, ys, x0, y0, sigma):
     return np.exp(-((xs - x0) ** 2) / (2 * sigma ** 2)).astype(np.float32) * \
         np.exp(-((ys - y0) ** 2) / (2 * sigma ** 2)).astype(np.float32)
@@ -827,10 +819,11 @@ def _place(rng, lay: _Layout, labels, forbidden, under_above, n, prof) -> _Stitc
     """Place ``n`` labelled stitches plus unlabelled ends; raises RuntimeError when the view cannot host them.
 
     Labelled points: on ANNULUS pixels outside ``forbidden`` (instruments,
-    distractors, with margins), at least 7 px apart; no thread (or needle)
-    passes within half its width + 2.5 px of a labelled point other than its
-    own start. Stitches are single bites or pairs 8-16 px apart along the
-    annulus (entry and exit of one suture), each pair in one bundle.
+    distractors, with margins), at least 7 px apart; no other thread (or
+    needle) comes within its own half width + the point's thread's half width
+    + 3.5 px of a labelled point, so the end stays visible on tissue. Stitches
+    are single bites or pairs 8-16 px apart along the annulus (entry and exit
+    of one suture), each pair in one bundle.
     """
     h, w = lay.size
     st = _Stitches()
@@ -838,8 +831,9 @@ def _place(rng, lay: _Layout, labels, forbidden, under_above, n, prof) -> _Stitc
     colour_ids = [int(rng.integers(16)) for _ in lay.pulls]
     above = [bool(rng.random() < 0.5) for _ in lay.pulls]
     r_px = math.sqrt(lay.annulus.a * lay.annulus.b)
-    margin = 2.5
-    # Raster of where accepted threads lie, grown by the margin: a new point must not fall on it.
+    margin = 3.5
+    end_w = []  # width of each labelled point's thread at the point
+    # Raster of where accepted threads lie, grown by the margin: a quick first test for new points.
     occupied = np.zeros((h, w), np.uint8)
 
     def occupy(path):
@@ -854,8 +848,16 @@ def _place(rng, lay: _Layout, labels, forbidden, under_above, n, prof) -> _Stitc
         return bool(occupied[iy, ix].any())
 
     def clear_of(path, pts, m=margin):
+        """``path`` keeps clear of points ``pts`` by its half width + ``m`` (scalar or per point)."""
         pts = np.asarray(pts, np.float64).reshape(-1, 2)
-        return not (len(pts) and np.any(_covers(pts, path.poly, path.widths, m)))
+        if not len(pts):
+            return True
+        m = np.broadcast_to(np.asarray(m, np.float64), (len(pts),))[:, None]
+        seg_w = 0.5 * (path.widths[:-1] + path.widths[1:])
+        return not np.any(_seg_dist(pts, path.poly) < 0.5 * seg_w[None] + m)
+
+    def labelled_margins():
+        return margin + 0.5 * np.asarray(end_w, np.float64)
 
     def make_thread(start, b):
         colour, w0, taper, gloss = _thread_style(rng, lay, colour_ids[b] + int(rng.random() < 0.25))
@@ -896,14 +898,19 @@ def _place(rng, lay: _Layout, labels, forbidden, under_above, n, prof) -> _Stitc
                 continue
             b = int(rng.integers(len(lay.pulls)))
             paths = [make_thread(p, b) for p in new_pts]
-            if not all(clear_of(p, st.points) for p in paths):
+            own = margin + 0.5 * np.array([p.widths[0] for p in paths])
+            if not all(clear_of(p, st.points, labelled_margins()) for p in paths):
                 continue
-            if len(paths) == 2 and not (clear_of(paths[0], new_pts[1:]) and clear_of(paths[1], new_pts[:1])):
+            if len(paths) == 2 and not (clear_of(paths[0], new_pts[1:], own[1:])
+                                        and clear_of(paths[1], new_pts[:1], own[:1])):
+                continue
+            if not all(clear_of(t, new_pts, own) for t in st.threads + st.extra):
                 continue
             for p, path in zip(new_pts, paths):
                 st.points.append(p)
                 st.threads.append(path)
                 st.above.append(above[b])
+                end_w.append(float(path.widths[0]))
                 occupy(path)
     if len(st.points) < n:
         raise RuntimeError(f"could not place {n} sutures in this view")
@@ -914,7 +921,7 @@ def _place(rng, lay: _Layout, labels, forbidden, under_above, n, prof) -> _Stitc
         for p in cand[:int(rng.integers(1, 4))]:
             b = int(rng.integers(len(lay.pulls)))
             path = make_thread(p, b)
-            if clear_of(path, labelled):
+            if clear_of(path, labelled, labelled_margins()):
                 accept_extra(path, b, "hidden", p)
     # Needles only half through: the tissue contact is not a point.
     for _ in range(int(rng.random() < prof["needle_p"]) + int(rng.random() < 0.3 * prof["needle_p"])):
@@ -929,7 +936,8 @@ def _place(rng, lay: _Layout, labels, forbidden, under_above, n, prof) -> _Stitc
             nw = max(1.0, float(rng.uniform(1.2, 2.2)) * lay.scale)
             b = int(rng.integers(len(lay.pulls)))
             path = make_thread(arc[-1], b)
-            if clear_of(_ThreadPath(arc, np.full(len(arc), nw), None, 0.0), labelled, 3.0) and clear_of(path, labelled):
+            needle = _ThreadPath(arc, np.full(len(arc), nw), None, 0.0)
+            if clear_of(needle, labelled, labelled_margins()) and clear_of(path, labelled, labelled_margins()):
                 st.needles.append((arc, nw))
                 accept_extra(path, b, "needle_half_through", p)
                 break
@@ -941,7 +949,7 @@ def _place(rng, lay: _Layout, labels, forbidden, under_above, n, prof) -> _Stitc
         start = [(-10.0 * k, rng.uniform(0, h)), (rng.uniform(0, w), -10.0 * k), (rng.uniform(0, w), h + 10.0 * k),
                  (w + 10.0 * k, rng.uniform(0, h))][side]
         path = make_thread(start, b)
-        if clear_of(path, labelled, 3.0):
+        if clear_of(path, labelled, labelled_margins()):
             accept_extra(path, b)
     return st
 
@@ -966,7 +974,7 @@ def _thread_shadows(rgb, paths, shadow_dir, k):
 
 def _draw_threads(rgb, labels, paths, shadow_dir, light):
     """Each thread in list order (later on top): dark edge, body, glossy stripe, in three passes over
-    chunks of 8 vertices (so chunk joints leave no seams). Sets THREAD in ``labels``."""
+    chunks of 8 vertices (so chunk joints leave no seams). Sets THREAD in ``labels`` (body width only)."""
     h, w = labels.shape
     mask = np.zeros((h, w), np.uint8)
     for p in paths:
@@ -977,7 +985,8 @@ def _draw_threads(rgb, labels, paths, shadow_dir, light):
         normal = np.array([-chord[1], chord[0]]) / max(float(np.linalg.norm(chord)), 1e-6)
         if normal @ shadow_dir > 0:
             normal = -normal
-        chunks = [(p.poly[i:i + 9], float(p.widths[i:i + 9].mean())) for i in range(0, len(p.poly) - 1, 8)]
+        # Width of a chunk = width at its first vertex: the tissue end is drawn exactly ``widths[0]`` wide.
+        chunks = [(p.poly[i:i + 9], float(p.widths[i])) for i in range(0, len(p.poly) - 1, 8)]
         for seg, wm in chunks:
             if wm >= 1.8:
                 cv2.polylines(rgb, [_fixed(seg)], False, edge, _th(wm + 1.0), cv2.LINE_AA, 4)
