@@ -153,8 +153,9 @@ def test_cuda_gives_the_cpu_points(cards):
 
 
 # -- naming the RV insertions by patient geometry -----------------------------------------------------
-ANTERIOR_UP_GEOMETRY = Geometry(direction=np.diag([1.0, -1.0, -1.0]))  # rows run posterior: up is anterior
-ANTERIOR_DOWN_GEOMETRY = Geometry(direction=np.eye(3))                  # a mirrored acquisition: up is posterior
+# Image right = patient left (the RV, on the image left, is on the patient's right); slice axis down to the apex.
+ANTERIOR_UP_GEOMETRY = Geometry(direction=np.diag([-1.0, -1.0, -1.0]))   # rows run posterior: up is anterior
+ANTERIOR_DOWN_GEOMETRY = Geometry(direction=np.diag([-1.0, 1.0, -1.0]))  # rows stored the other way: up is posterior
 NO_ORIENTATION = Geometry(direction=np.diag([-1.0, -1.0, 1.0]))         # identity in LPS, as on ACDC files
 
 

@@ -174,7 +174,7 @@ def test_sax_stack_outputs_match_the_core(tmp_path, capsys):
     np.testing.assert_allclose(points, [[float(r[k]) for k in "ras"] for r in rows], atol=1e-3)
     assert descriptions[3].startswith("slice 1")
 
-    assert "turn around the LV centre" in stdout and "was RVI-1 on 3 of them" in stdout
+    assert "turn around the LV centre" in stdout and "were swapped on 0 of them" in stdout
     assert "assumed" not in stdout and "check the header" not in stdout
     notes = (out / "seg_notes.txt").read_text()
     assert "turn around the LV centre" in notes and "RVI-1/RVI-2 absent on slice(s) 3: no RV cavity" in notes
@@ -193,7 +193,7 @@ def test_a_turned_header_keeps_the_names_and_is_flagged(tmp_path, capsys):
     for key in heart:
         assert (heart[key]["x"], heart[key]["y"]) == (turned[key]["x"], turned[key]["y"]), key
     assert float(turned[(0, "RVI-1")]["a"]) < float(turned[(0, "RVI-2")]["a"])  # by the header, RVI-1 is posterior
-    assert "was RVI-1 on 0 of them" in stdout
+    assert "were swapped on 3 of them" in stdout  # the header's anterior named all three the other way
     assert "RV lies posterior to the LV on 3 of 3 slices" in stdout and "the names above do not depend on it" in stdout
 
 
@@ -232,18 +232,36 @@ def test_sax_without_orientation_assumes_anterior_up_and_says_so(tmp_path, capsy
     assert "anterior up assumed" in (tmp_path / "o" / "acdc_like_notes.txt").read_text()
 
 
-@pytest.mark.parametrize("geometry, warned", [("HEART", False), ("TURNED", True)])
-def test_single_oriented_slice_names_by_the_headers_anterior(geometry, warned, tmp_path, capsys):
-    """One slice has no base-to-apex axis: RVI-1 is the insertion with the larger A, as the detection names it."""
-    path = write_sitk(tmp_path / "one.nii.gz", sax_slice()[None], globals()[geometry])
+def test_single_oriented_slice_names_by_the_turn_rule(tmp_path, capsys):
+    """One slice whose axis runs down to the apex: named by the turn round the LV, as the detection names it, so
+    the turned header (R and A negated) gives the same pixels as the upright one."""
+    tables = {}
+    for name in ("HEART", "TURNED"):
+        path = write_sitk(tmp_path / f"{name}.nii.gz", sax_slice()[None], globals()[name])
+        code, stdout, _ = run([path, "--out", tmp_path / "o"], capsys)
+        assert code == 0
+        rows = read_csv(tmp_path / "o" / f"{name}_landmarks.csv")[1]
+        assert [r["label"] for r in rows] == ["RVI-1", "RVI-2", "LVC"]
+        tables[name] = by_frame(rows)
+        assert "turn around the LV centre" in stdout and "named LVC" in stdout
+        assert "so it is then the inferior insertion" not in stdout
+    assert turn(tables["HEART"], 0) > 0 and float(tables["HEART"][(0, "RVI-1")]["a"]) > float(
+        tables["HEART"][(0, "RVI-2")]["a"])
+    for key in tables["HEART"]:
+        assert (tables["HEART"][key]["x"], tables["HEART"][key]["y"]) == (tables["TURNED"][key]["x"],
+                                                                          tables["TURNED"][key]["y"])
+
+
+def test_single_slice_lying_flat_names_by_the_headers_anterior(tmp_path, capsys):
+    """A slice whose axis is horizontal gives no base-to-apex direction: RVI-1 is the insertion with the larger A."""
+    flat = Geometry(spacing=(1.25, 1.25, 8.0), direction=np.array([[0.0, 0.0, -1.0], [0.0, -1.0, 0.0],
+                                                                    [-1.0, 0.0, 0.0]]).T)
+    path = write_sitk(tmp_path / "one.nii.gz", sax_slice()[None], flat)
     code, stdout, _ = run([path, "--out", tmp_path / "o"], capsys)
     assert code == 0
-    _, rows = read_csv(tmp_path / "o" / "one_landmarks.csv")
-    assert [r["label"] for r in rows] == ["RVI-1", "RVI-2", "LVC"]
-    table = by_frame(rows)
+    table = by_frame(read_csv(tmp_path / "o" / "one_landmarks.csv")[1])
     assert float(table[(0, "RVI-1")]["a"]) > float(table[(0, "RVI-2")]["a"])
-    assert "RVI-1 is the more anterior one" in stdout and "named LVC" in stdout
-    assert ("so it is then the inferior insertion" in stdout) == warned
+    assert "RVI-1 is the more anterior one" in stdout
 
 
 def test_image_on_the_same_grid_gives_an_overlay(tmp_path, capsys):

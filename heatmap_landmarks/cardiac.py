@@ -415,6 +415,49 @@ def _basal_end(points, confidence, names) -> int:
     return z_count - 1 if score[-k:].sum() > score[:k].sum() else 0
 
 
+def apex_direction(geometry: Geometry, z_count: int, basal_end: int | None) -> np.ndarray | None:
+    """RAS direction ``(3,)`` from base to apex along the slice axis, or None when it cannot be told.
+
+    With patient orientation and a slice axis that runs clearly up or down, the apex
+    is the inferior side (for one slice too: the heart's long axis points down to
+    the apex). Otherwise a stack's ``basal_end`` (found from its content) decides.
+    """
+    if not has_patient_orientation(geometry):
+        return None
+    axis = np.asarray(geometry.direction[:, 2], dtype=np.float64)
+    if abs(float(axis[2])) >= MIN_SLICE_AXIS_S:
+        return axis * (-1.0 if axis[2] > 0 else 1.0)
+    if z_count > 1 and basal_end is not None:
+        return axis * (1.0 if basal_end == 0 else -1.0)
+    return None
+
+
+def name_rv_insertions(points, confidence, ras, names, geometry: Geometry, basal_end: int | None) -> str:
+    """Name RVI-1/RVI-2 of a short-axis stack or slice by patient geometry, in place; returns the note to show.
+
+    * Patient orientation with a known base-to-apex direction (:func:`apex_direction`):
+      by the insertions' turn around the LV centre (:func:`name_insertions_by_chirality`),
+      which a header with turned axes cannot swap.
+    * Orientation, but a slice lying flat (single slice): RVI-1 is the more anterior one.
+    * No orientation: the names stay the model's (or the caller's) convention.
+    ``points (T, Z, L, 2)``, ``confidence (T, Z, L)``, ``ras (T, Z, L, 3)``.
+    """
+    z_count = points.shape[1]
+    toward_apex = apex_direction(geometry, z_count, basal_end)
+    if toward_apex is not None:
+        swapped, decided = name_insertions_by_chirality(points, confidence, ras, names, toward_apex)
+        return (f"RV insertions named by patient geometry on {decided} slice(s): by their turn around the LV centre "
+                f"seen from base to apex (RVI-1 anterior for a heart in normal position); the names given before "
+                f"were swapped on {swapped} of them")
+    if has_patient_orientation(geometry):
+        swapped, decided = name_insertions_by_anatomy(points, confidence, ras, names)
+        return (f"RV insertions named by patient geometry (RVI-1 is the more anterior one) on {decided} slice(s); "
+                f"the names given before were swapped on {swapped} of them")
+    return ("the image has no patient orientation (identity direction): RV insertions are named by the model's "
+            "convention, the display orientation of short-axis views (anterior up, RV on the left of the LV); a "
+            "mirrored or rotated image would need its real orientation")
+
+
 #: The slice axis must point at least this much up or down (cosine with S) for the apex to be placed by it.
 MIN_SLICE_AXIS_S = 0.25
 
@@ -650,20 +693,7 @@ def detect_cardiac(volume_at: VolumeAt, n_times: int, predictor, *, view: str | 
         if basal_end != 0:
             notes.append(f"slice {basal_end} is taken as basal (BCA) and slice 0 as apical (ACA): {how}")
     if view == "sax" and {"RVI-1", "RVI-2"} <= set(names):
-        if has_patient_orientation(first_geometry) and z_count > 1:
-            toward_apex = first_geometry.direction[:, 2] * (1.0 if basal_end == 0 else -1.0)
-            swapped, decided = name_insertions_by_chirality(points, conf, ras, names, toward_apex)
-            notes.append(f"RV insertions named by patient geometry on {decided} slice(s): their turn around the LV "
-                         f"centre seen from base (slice {basal_end}) to apex; the network's own names were swapped on "
-                         f"{swapped} of them")
-        elif has_patient_orientation(first_geometry):
-            swapped, decided = name_insertions_by_anatomy(points, conf, ras, names)
-            notes.append(f"RV insertions named by patient geometry (RVI-1 is the more anterior one) on {decided} "
-                         f"slice(s); the network's own names were swapped on {swapped} of them")
-        else:
-            notes.append("the image has no patient orientation (identity direction): RV insertions are named by the "
-                         "model's convention, the display orientation of short-axis views (anterior up, RV on the "
-                         "left of the LV); a mirrored or rotated image would need its real orientation")
+        notes.append(name_rv_insertions(points, conf, ras, names, first_geometry, basal_end))
     if view == "sax":
         if z_count == 1:
             notes.append("single short-axis slice: the LV centre is named LVC (BCA/ACA need a stack of slices "

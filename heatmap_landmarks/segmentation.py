@@ -411,7 +411,8 @@ def detections_from_labels(volume_at, n_times: int, *, view: str = "sax", labels
     'the label map has no patient orientation'
     """
     from .cardiac import (LAX_NAMES, MIN_SLICE_AXIS_S, SAX_NAMES, CardiacDetections, _sax_labels,
-                          has_patient_orientation, name_insertions_by_chirality, stack_basal_end)
+                          apex_direction, has_patient_orientation, name_rv_insertions,
+                          stack_basal_end)
 
     if view not in ("sax", "lax"):
         raise InputError(None, f"view must be 'sax' or 'lax', got {view!r}")
@@ -437,7 +438,7 @@ def detections_from_labels(volume_at, n_times: int, *, view: str = "sax", labels
             first_geometry = geometry
             if view == "sax":
                 ant, anterior_note, by_geometry = _anterior_rule(geometry, anterior_xy, has_patient_orientation)
-                if not (by_geometry and shape[0] > 1):  # an oriented stack is re-named by the turn rule below
+                if not by_geometry:  # oriented images are re-named by name_rv_insertions below
                     notes.append(anterior_note)
         elif vol.shape != shape:
             raise InputError(source, f"time point {t} has shape {vol.shape}, time point 0 {shape}; every time "
@@ -485,21 +486,17 @@ def detections_from_labels(volume_at, n_times: int, *, view: str = "sax", labels
                 basal_end, how = _basal_end_by_rv_area(rv_area), "the RV is larger at that end"
             if basal_end != 0:
                 notes.append(f"slice {basal_end} is taken as basal (BCA) and slice 0 as apical (ACA): {how}")
-            if by_geometry:
-                # As detect_cardiac names them: by their turn round the LV centre seen from base to apex,
-                # which a header with turned axes cannot swap (the anterior rule above can).
-                toward_apex = first_geometry.direction[:, 2] * (1.0 if basal_end == 0 else -1.0)
-                swapped, decided = name_insertions_by_chirality(points, confidence, ras, names, toward_apex)
-                notes.append(f"RV insertions named by patient geometry on {decided} slice(s), as the detection names "
-                             f"them: by their turn around the LV centre seen from base (slice {basal_end}) to apex "
-                             f"(RVI-1 anterior for a heart in normal position); the one with the larger header A "
-                             f"was RVI-1 on {decided - swapped} of them")
+            if by_geometry:  # as detect_cardiac names them
+                notes.append(name_rv_insertions(points, confidence, ras, names, first_geometry, basal_end))
         else:
+            if by_geometry:
+                notes.append(name_rv_insertions(points, confidence, ras, names, first_geometry, None))
             notes.append("single short-axis slice: the LV centre is named LVC (BCA/ACA need a stack of slices "
                          "to tell base from apex)")
         behind = sum(a < 0 for a in rv_side_a)
         if rv_side_a and behind > len(rv_side_a) / 2:
-            then = ("the names above do not depend on it" if z_count > 1 and by_geometry else
+            by_turn = by_geometry and apex_direction(first_geometry, z_count, basal_end) is not None
+            then = ("the names above do not depend on it" if by_turn else
                     "RVI-1 follows the header's anterior, so it is then the inferior insertion")
             notes.append(f"check the header's orientation: in its patient coordinates the RV lies posterior to the "
                          f"LV on {behind} of {len(rv_side_a)} slices, which is anatomically reversed (a header whose "

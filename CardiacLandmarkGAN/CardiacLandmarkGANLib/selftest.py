@@ -24,9 +24,10 @@ from heatmap_landmarks.geometry import Geometry
 from .logic import CardiacLandmarkGANLogic
 from .testdata import blob_frame, blob_points, save_identity_checkpoint
 
-#: An oblique placement, so that pixel -> RAS mistakes (axis order, LPS/RAS, slice axis) show.
+#: An oblique placement, so that pixel -> RAS mistakes (axis order, LPS/RAS, slice axis) show. Anatomically
+#: plausible: image left is the patient's right (the RV side), up is anterior, the slice axis runs down to the apex.
 OBLIQUE = Geometry(spacing=(1.0, 1.0, 8.0), origin=(-40.0, 25.0, 60.0),
-                   direction=np.array([[0.8, 0.0, 0.6], [0.0, -1.0, 0.0], [0.6, 0.0, -0.8]]))
+                   direction=np.array([[-0.8, 0.0, 0.6], [0.0, -1.0, 0.0], [-0.6, 0.0, -0.8]]))
 #: Position tolerance of the input-copying models (they are exact to about 0.05 px).
 TOLERANCE_MM = 0.25
 #: Tolerance of the shipped demo weights on phantoms (the module's accuracy requirement).
