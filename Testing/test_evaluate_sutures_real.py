@@ -138,7 +138,8 @@ def test_evaluate_real_on_a_spot_detector_gives_the_known_counts(spot_setup):
             assert g.counts is None and g.hits["detections"] == exp["detections"], key
             assert g.hits["overlay"] == exp.get("overlay", 0) and g.hits["logo_text"] == exp.get("logo", 0), key
     c = by[("intraop", "validation")].counts
-    assert c.precision == pytest.approx(c.tp / (c.tp + c.fp)) and c.f1 == pytest.approx(2 * c.tp / (2 * c.tp + c.fp + c.fn))
+    assert c.precision == pytest.approx(c.tp / (c.tp + c.fp))
+    assert c.f1 == pytest.approx(2 * c.tp / (2 * c.tp + c.fp + c.fn))
     # The validation frames are exactly the split's, in order, with their masks on the overlay box.
     val = [rf for rf in frames if rf.split == "validation" and rf.domain == "sim"]
     assert [rf.key for rf in val] == list(REAL_ADAPTOR_VALIDATION["sim"])

@@ -274,7 +274,9 @@ def box_mask(shape, box, value: int = 1) -> np.ndarray:
     h, w = int(shape[0]), int(shape[1])
     x0, y0, x1, y1 = box
     out = np.zeros((h, w), np.uint8)
-    out[max(0, math.floor(y0)):max(0, min(h, math.ceil(y1))), max(0, math.floor(x0)):max(0, min(w, math.ceil(x1)))] = value
+    rows = slice(max(0, math.floor(y0)), max(0, min(h, math.ceil(y1))))
+    cols = slice(max(0, math.floor(x0)), max(0, min(w, math.ceil(x1))))
+    out[rows, cols] = value
     return out
 
 

@@ -228,7 +228,8 @@ class AdaptorSource:
             frames = [f for f in frames if f.op in wanted]
         if selected is not None:
             if isinstance(selected, str) or not all(isinstance(k, str) for k in selected):
-                raise InputError(self.root, f"'frames' must be a list of '<op>/<video>/<name>' strings, got {selected!r}")
+                raise InputError(self.root, "'frames' must be a list of '<op>/<video>/<name>' strings, "
+                                            f"got {selected!r}")
             keys = {f"{f.op}/{f.video}/{f.frame_name}": f for f in frames}
             missing = [k for k in selected if k not in keys]
             if missing:

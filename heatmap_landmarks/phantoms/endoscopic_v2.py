@@ -191,7 +191,8 @@ def _text_patch(text, font, scale, thickness, pad=4) -> np.ndarray:
 
 
 def _stamp(patch, centre, angle_deg, shape) -> np.ndarray:
-    """Rotate ``patch`` by ``angle_deg`` about its centre and place that centre at ``centre`` (x, y) in an ``(H, W)`` frame."""
+    """Rotate ``patch`` by ``angle_deg`` about its centre and put that centre at ``centre`` (x, y) px
+    in an ``(H, W)`` frame."""
     ph, pw = patch.shape
     m = cv2.getRotationMatrix2D(((pw - 1) / 2.0, (ph - 1) / 2.0), float(angle_deg), 1.0)
     m[:, 2] += np.asarray(centre, np.float64) - ((pw - 1) / 2.0, (ph - 1) / 2.0)
@@ -556,7 +557,8 @@ def _paint_intraop(rng, lay: _Layout, rho, labels):
     m_in = _soft_step((1.0 - lay.band_in) - rho2, soft)  # valve (inside the annulus)
     m_out = _soft_step((1.0 + lay.band_out) - rho2, soft)  # valve + annulus
     m_band = m_out - m_in
-    wall_mix = np.clip(np.float32(rng.uniform(0.45, 0.8)) + 0.3 * smooth_field(rng, hs, rng.uniform(2.0, 5.0)), 0.0, 1.0)
+    wall_mix = np.clip(np.float32(rng.uniform(0.45, 0.8)) + 0.3 * smooth_field(rng, hs, rng.uniform(2.0, 5.0)),
+                       0.0, 1.0)
     valve_mix = np.clip(0.5 + 0.3 * smooth_field(rng, hs, rng.uniform(3.0, 7.0)), 0.0, 1.0)
     j = 0.1 * max(sp, 0.3)
     wall_red, wall_pale = _colour(rng, (0.85, 0.45, 0.42), j), _colour(rng, (0.96, 0.84, 0.80), j * 0.5)
@@ -746,7 +748,8 @@ def _bezier(p0, c, p1, n):
 def _clip_to_frame(poly, size, margin):
     """Cut a polyline after its first vertex beyond the frame (plus ``margin``), keeping that vertex."""
     h, w = size
-    out = (poly[:, 0] < -margin) | (poly[:, 0] > w - 1 + margin) | (poly[:, 1] < -margin) | (poly[:, 1] > h - 1 + margin)
+    out = ((poly[:, 0] < -margin) | (poly[:, 0] > w - 1 + margin)
+           | (poly[:, 1] < -margin) | (poly[:, 1] > h - 1 + margin))
     out[0] = False  # stray threads start just outside
     if out.any():
         return poly[:max(int(np.argmax(out)) + 1, 2)]
@@ -1182,7 +1185,8 @@ def _camera(rng, rgb, lay: _Layout, prof):
     if prof["degrade"]:
         if rng.random() < 0.5 + 0.2 * sp:  # most real frames were upscaled from ~340x195
             f = float(rng.uniform(0.5, 0.85))
-            small = cv2.resize(rgb, (max(8, int(round(w * f))), max(8, int(round(h * f)))), interpolation=cv2.INTER_AREA)
+            small = cv2.resize(rgb, (max(8, int(round(w * f))), max(8, int(round(h * f)))),
+                               interpolation=cv2.INTER_AREA)
             rgb = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC if rng.random() < 0.5 else cv2.INTER_LINEAR)
         blur = float(rng.uniform(0.0, 0.8) * sp)
         if blur > 0.1:
