@@ -9,7 +9,7 @@ one 2D image, a 3D stack of short-axis slices, or a 2D+t cine. The pipeline is
 module's. DIR receives, with ``<name>`` the input's file name without extension::
 
     <name>_landmarks.csv     frame,label,x,y,r,a,s,confidence (one row per point found)
-    <name>.mrk.json          the same points as a Slicer point list (needs slicer-core)
+    <name>.mrk.json          the same points as a Slicer point list (LPS mm in the file, as Slicer writes it)
     <name>_heatmap.nrrd      heatmap (float32 0..1) in the input's geometry and layout
     <name>_measurements.csv  measurement,frame,value,unit (annulus diameter/excursion, LV length, RV angle)
     <name>_overlay.png       contact sheet: every frame (at most 36, evenly sampled) with the heatmap
@@ -42,6 +42,7 @@ import numpy as np
 
 from .cardiac import VIEW_CHOICES, CardiacDetections, choose_view, detect_cardiac, load_predictors
 from .errors import InputError, refuse_overwrite
+from .markups_json import format_confidence, write_markups_json
 
 #: Contact sheets show at most this many frames (evenly sampled).
 SHEET_MAX_TILES = 36
@@ -193,23 +194,12 @@ def contact_sheet(frames: np.ndarray, heatmaps: np.ndarray, rows: list[dict], *,
     return sheet
 
 
-def _save_markups(path: Path, rows: list[dict], kind: str) -> bool:
-    """Write the points as a Slicer ``.mrk.json`` through slicer-core's storage node; False without slicer-core."""
-    try:
-        from . import mrml
-    except ImportError:
-        return False
-    scene = mrml.new_headless_scene(slice_views=False, make_current=False)
-    try:
-        where = "frame" if kind == "2d+t" else "slice"
-        points = np.array([[r["r"], r["a"], r["s"]] for r in rows], dtype=np.float64).reshape(-1, 3)
-        descriptions = [f"{where} {r['frame']}; {mrml.format_confidence(r['confidence'])}" for r in rows]
-        node = mrml.create_fiducials(points, [r["label"] for r in rows], name=path.name[: -len(".mrk.json")],
-                                     descriptions=descriptions, scene=scene)
-        mrml.save_markups_json(node, path, overwrite=True)
-    finally:
-        mrml.close_headless_scene(scene)
-    return True
+def _save_markups(path: Path, rows: list[dict], kind: str) -> None:
+    """Write the points (RAS mm) as a Slicer ``.mrk.json`` point list (standard library, no slicer-core)."""
+    where = "frame" if kind == "2d+t" else "slice"
+    points = np.array([[r["r"], r["a"], r["s"]] for r in rows], dtype=np.float64).reshape(-1, 3)
+    descriptions = [f"{where} {r['frame']}; {format_confidence(r['confidence'])}" for r in rows]
+    write_markups_json(path, points, [r["label"] for r in rows], descriptions, overwrite=True)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -217,20 +207,18 @@ def _write_text(path: Path, text: str) -> None:
         f.write(text)
 
 
-def write_landmark_files(folder: Path, names: dict, rows: list[dict], measurements: list[dict], kind: str) -> bool:
+def write_landmark_files(folder: Path, names: dict, rows: list[dict], measurements: list[dict], kind: str) -> None:
     """Write the landmark CSV, the measurements CSV and the Slicer point list into ``folder``.
 
     Args:
         names: :func:`output_names` (``csv``, ``measurements``, ``markups`` are used).
         rows: :func:`landmark_rows`; measurements: :func:`measurement_rows`.
         kind: the input's kind (``"2d+t"`` describes points by frame, otherwise by slice).
-    Returns:
-        whether the ``.mrk.json`` was written (False without slicer-core).
     """
     folder = Path(folder)
     _write_text(folder / names["csv"], _csv_text(LANDMARK_COLUMNS, rows))
     _write_text(folder / names["measurements"], _csv_text(MEASUREMENT_COLUMNS, measurements))
-    return _save_markups(folder / names["markups"], rows, kind)
+    _save_markups(folder / names["markups"], rows, kind)
 
 
 def write_contact_sheet(path: Path, frames: np.ndarray, heatmaps: np.ndarray, rows: list[dict]) -> None:
@@ -326,7 +314,7 @@ def detect_file(input_path, out, *, view: str = "auto", weights=None, device: st
     Returns:
         summary dict: ``view``, ``view_scores``, ``detections``, ``image``,
         ``landmarks`` (CSV rows), ``measurements`` (CSV rows), ``files``
-        (kind -> path), ``seconds``, ``notes``, ``markups_written``.
+        (kind -> path), ``seconds``, ``notes``.
     """
     from .io import read_image, write_image
 
@@ -363,12 +351,12 @@ def detect_file(input_path, out, *, view: str = "auto", weights=None, device: st
     measurements = measurement_rows(detections, image.kind)
 
     with staged_outputs(out, names, overwrite=overwrite) as (staging, files):
-        markups_written = write_landmark_files(staging, names, rows, measurements, image.kind)
+        write_landmark_files(staging, names, rows, measurements, image.kind)
         write_image(staging / names["heatmap"], heatmap, image.geometry, kind=image.kind, overwrite=True)
         write_contact_sheet(staging / names["overlay"], array, heatmap, rows)
     return {"view": chosen, "view_scores": scores, "detections": detections, "image": image, "landmarks": rows,
             "measurements": measurements, "files": files, "seconds": time.perf_counter() - started,
-            "notes": list(detections.notes), "markups_written": markups_written}
+            "notes": list(detections.notes)}
 
 
 def _print_summary(summary: dict, stream=None) -> None:
@@ -384,9 +372,6 @@ def _print_summary(summary: dict, stream=None) -> None:
             print(f"  {m['measurement']}: {m['value']:.1f} {m['unit']}", file=stream)
     for note in summary["notes"]:
         print(f"  note: {note}", file=stream)
-    if not summary["markups_written"]:
-        print("  note: slicer-core is not installed, so no .mrk.json was written (pip install slicer-core)",
-              file=stream)
     for path in summary["files"].values():
         print(f"  wrote {path}", file=stream)
 

@@ -16,7 +16,7 @@ DIR receives the files ``cardiac`` writes, in the same formats, except the
 heatmap (there is none)::
 
     <name>_landmarks.csv     frame,label,x,y,r,a,s,confidence (confidence empty: not a model output)
-    <name>.mrk.json          the same points as a Slicer point list (needs slicer-core)
+    <name>.mrk.json          the same points as a Slicer point list (LPS mm in the file, as Slicer writes it)
     <name>_measurements.csv  measurement,frame,value,unit (RV insertion angle, LV length, annulus diameter...)
     <name>_notes.txt         how the points were named (anterior rule) and where, and why, points are absent
     <name>_overlay.png       only with --image: contact sheet of the image with the labels tinted and the points
@@ -113,7 +113,7 @@ def points_from_label_file(labelmap, out, *, image=None, labels: LabelValues = A
     Returns:
         summary dict as :func:`~heatmap_landmarks.cli_cardiac.detect_file` returns it (``view``,
         ``view_scores`` (empty), ``detections``, ``image`` (the label map), ``landmarks``,
-        ``measurements``, ``files``, ``seconds``, ``notes``, ``markups_written``).
+        ``measurements``, ``files``, ``seconds``, ``notes``).
     """
     from .io import read_image
 
@@ -142,14 +142,14 @@ def points_from_label_file(labelmap, out, *, image=None, labels: LabelValues = A
         *(f"note: {n}" for n in detections.notes)))
 
     with staged_outputs(out, names, overwrite=overwrite) as (staging, files):
-        markups_written = write_landmark_files(staging, names, rows, measurements, label_image.kind)
+        write_landmark_files(staging, names, rows, measurements, label_image.kind)
         _write_text(staging / names["notes"], notes_text)
         if picture is not None:
             write_contact_sheet(staging / names["overlay"], picture.array,
                                 label_tint(label_image.array, labels), rows)
     return {"view": view, "view_scores": {}, "detections": detections, "image": label_image, "landmarks": rows,
             "measurements": measurements, "files": files, "seconds": time.perf_counter() - started,
-            "notes": list(detections.notes), "markups_written": markups_written}
+            "notes": list(detections.notes)}
 
 
 def run_from_segmentation(args) -> int:

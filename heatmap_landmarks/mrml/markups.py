@@ -5,67 +5,26 @@ it becomes a control point whose position is "missing" (it keeps its label,
 is not drawn, and is saved as such in ``.mrk.json``), so a fixed landmark set
 (e.g. RVI-1, RVI-2, LV centre) keeps its order when one is not found.
 
+The command line writes the same files without slicer through
+:mod:`heatmap_landmarks.markups_json`, which also holds the confidence
+description helpers re-exported here.
+
 Slicer draws all points of one node in one colour; to colour points by class
 (e.g. TP/FP/FN) make one node per class and use :func:`set_fiducial_color`.
 """
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Sequence
 
 import numpy as np
 import slicer
 
 from ..errors import InputError
+from ..markups_json import MARKUPS_EXTENSIONS, check_points_labels, format_confidence, parse_confidence  # noqa: F401
 from ._storage import file_stem, read_node, require_extension, write_node_atomically
 from .scene import add_new_node, resolve_scene
 
 FIDUCIAL_CLASS = "vtkMRMLMarkupsFiducialNode"
-MARKUPS_EXTENSIONS = (".mrk.json", ".json")
-_CONFIDENCE = re.compile(r"confidence=([-+0-9.eE]+|nan)")
-
-
-def format_confidence(confidence: float) -> str:
-    """Description text for a detection confidence; '' for NaN.
-
-    >>> format_confidence(0.934), format_confidence(float("nan"))
-    ('confidence=0.93', '')
-    """
-    c = float(confidence)
-    return "" if math.isnan(c) else f"confidence={c:.2f}"
-
-
-def parse_confidence(description: str) -> float:
-    """Confidence written by :func:`format_confidence` in a description, NaN if none.
-
-    >>> parse_confidence("confidence=0.93"), math.isnan(parse_confidence("moved by user"))
-    (0.93, True)
-    """
-    m = _CONFIDENCE.search(description or "")
-    return float(m.group(1)) if m else float("nan")
-
-
-def _points_labels(points_ras, labels, descriptions, confidences, what: str):
-    p = np.asarray(points_ras, dtype=np.float64)
-    if p.size == 0:
-        p = p.reshape(0, 3)
-    if p.ndim != 2 or p.shape[1] != 3:
-        raise InputError(None, f"{what}: points must be (N, 3) RAS mm, got shape {p.shape}")
-    n = len(p)
-    if np.isinf(p).any() or (np.isnan(p).any(axis=1) & ~np.isnan(p).all(axis=1)).any():
-        raise InputError(None, f"{what}: point coordinates must be finite (a whole row of NaN marks an absent point)")
-    labels = [str(x) for x in labels]
-    if len(labels) != n:
-        raise InputError(None, f"{what}: {n} points but {len(labels)} labels")
-    if descriptions is not None and confidences is not None:
-        raise InputError(None, f"{what}: give descriptions or confidences, not both")
-    if confidences is not None:
-        descriptions = [format_confidence(c) for c in np.asarray(confidences, dtype=np.float64).reshape(-1)]
-    descriptions = [""] * n if descriptions is None else [str(x) for x in descriptions]
-    if len(descriptions) != n:
-        raise InputError(None, f"{what}: {n} points but {len(descriptions)} descriptions/confidences")
-    return p, labels, descriptions
 
 
 def update_fiducials(node, points_ras, labels: Sequence[str], descriptions: Sequence[str] | None = None, *,
@@ -79,7 +38,7 @@ def update_fiducials(node, points_ras, labels: Sequence[str], descriptions: Sequ
         descriptions: N descriptions, or ``confidences`` (N floats) written as
             ``"confidence=0.93"``.
     """
-    p, labels, descriptions = _points_labels(points_ras, labels, descriptions, confidences, node.GetName())
+    p, labels, descriptions = check_points_labels(points_ras, labels, descriptions, confidences, what=node.GetName())
     was_modifying = node.StartModify()
     try:
         while node.GetNumberOfControlPoints() > len(p):
@@ -118,7 +77,7 @@ def create_fiducials(points_ras, labels: Sequence[str], *, name: str, descriptio
     ([[1.0, 2.0, 3.0]], ['MV-1'], ['confidence=0.93'])
     >>> close_headless_scene(scene)
     """
-    p, labels, descriptions = _points_labels(points_ras, labels, descriptions, confidences, name)
+    p, labels, descriptions = check_points_labels(points_ras, labels, descriptions, confidences, what=name)
     scene = resolve_scene(scene)
     node = add_new_node(scene, FIDUCIAL_CLASS, name)
     node.CreateDefaultDisplayNodes()
