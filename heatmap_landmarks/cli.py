@@ -7,13 +7,19 @@
 
 Each subcommand lives in its own module (``cli_cardiac``, ``cli_sutures``, ``cli_segmentation``)
 and registers itself through ``add_parser(subparsers)``; its handler returns
-an exit code. Any :class:`~heatmap_landmarks.errors.InputError` is printed as
-one line on stderr and the command exits with status 2.
+an exit code. Any :class:`~heatmap_landmarks.errors.InputError`, and any
+argument argparse refuses, is printed as one line on stderr and the command
+exits with status 2. A closed stdout (``| head -1``) ends the command quietly.
+
+Nothing here imports torch, slicer or vtk: ``--help``, refused arguments and
+refused inputs stay fast, and torch is imported only when a model is loaded.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import math
+import os
 import sys
 
 from . import __version__
@@ -21,6 +27,70 @@ from .errors import HeatmapLandmarksError
 
 EXIT_BAD_INPUT = 2
 EXIT_CANCELLED = 130
+#: Exit status after stdout was closed by the reader (as the Python documentation's SIGPIPE recipe does).
+EXIT_BROKEN_PIPE = 1
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose refusals are one line on stderr (``prog: error: ... (see --help)``), exit 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (``--batch-size``).
+
+    >>> positive_int("8")
+    8
+    >>> positive_int("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be an integer >= 1, got '0'
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def positive_mm(text: str) -> float:
+    """argparse type: a finite length > 0 in millimetres (``--spacing``).
+
+    >>> positive_mm("0.78")
+    0.78
+    >>> positive_mm("nan")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be a finite number of mm > 0, got 'nan'
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0.0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of mm > 0, got {text!r}")
+    return value
+
+
+def plain_name(text: str) -> str:
+    """argparse type: a file name stem with no folder part (``--name``).
+
+    >>> plain_name("patient01")
+    'patient01'
+    >>> plain_name("../x")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be a plain file name (no folders, not '.' or '..'), got '../x'
+    """
+    separators = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    if (text in ("", ".", "..") or any(s in text for s in separators) or os.path.isabs(text)
+            or "\0" in text):
+        raise argparse.ArgumentTypeError(f"must be a plain file name (no folders, not '.' or '..'), got {text!r}")
+    return text
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, *, default_out: str | None = None) -> None:
@@ -30,7 +100,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, default_out: str | 
     parser.add_argument("--weights", default=None,
                         help="model card (.json) or .safetensors file; default: the shipped demo weights")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"], help="where to run the model")
-    parser.add_argument("--batch-size", type=int, default=None,
+    parser.add_argument("--batch-size", type=positive_int, default=None,
                         help="frames per forward pass (default: 8 for cardiac; for sutures 1 on CPU, "
                              "where small batches are fastest, and 16 on CUDA)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -40,7 +110,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, default_out: str | 
 def build_parser() -> argparse.ArgumentParser:
     from . import cli_cardiac, cli_segmentation, cli_sutures
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="heatmap-landmarks",
         description="Heatmap-based landmark detection: cardiac MR landmarks and endoscopic suture points.",
     )
@@ -54,13 +124,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run ``heatmap-landmarks ARGV``; returns the exit status (0 done, 2 bad input, 130 cancelled)."""
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # The reader went away (``| head -1``). Point stdout at devnull so the
+        # interpreter's final flush does not raise again, and stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _run(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
     from .inference import Cancelled
 
     try:
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the BrokenPipeError handler of main()
+        return code
     except HeatmapLandmarksError as err:
         print(f"heatmap-landmarks {args.command}: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -56,7 +56,7 @@ _KNOWN_SUFFIXES = (".nii.gz", ".seq.nrrd", ".nrrd", ".nhdr", ".nii", ".mha", ".m
 
 def add_parser(subparsers) -> None:
     """Register ``cardiac`` and ``demo`` (called by :func:`heatmap_landmarks.cli.build_parser`)."""
-    from .cli import add_common_arguments
+    from .cli import add_common_arguments, plain_name, positive_int
 
     parser = subparsers.add_parser(
         "cardiac", help="cardiac MR landmarks (RV insertions, LV axis, mitral hinges) on a 2D/3D/2D+t image",
@@ -67,7 +67,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("input", metavar="INPUT", help="NIfTI/NRRD/MHA file, DICOM file or folder, or PNG/JPEG")
     parser.add_argument("--view", choices=VIEW_CHOICES, default="auto",
                         help="sax (short axis), lax (long axis) or auto (the more confident model; default)")
-    parser.add_argument("--name", default=None, help="output file name stem (default: the input's name)")
+    parser.add_argument("--name", type=plain_name, default=None,
+                        help="output file name stem, no folders (default: the input's name)")
+    add_input_arguments(parser)
     parser.add_argument("--rotations", type=int, choices=(1, 2, 4), default=None,
                         help="test-time quarter turns averaged per frame (default: the model card's, 4 for the "
                              "shipped models); 1 is about 2.5x faster and less accurate")
@@ -89,10 +91,36 @@ def add_parser(subparsers) -> None:
     demo.add_argument("--weights-sax", default=None, help="short-axis model card (default: shipped)")
     demo.add_argument("--weights-lax", default=None, help="long-axis model card (default: shipped)")
     demo.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"], help="where to run the model")
-    demo.add_argument("--batch-size", type=int, default=8, help="frames per forward pass (default 8)")
+    demo.add_argument("--batch-size", type=positive_int, default=8, help="frames per forward pass (default 8)")
     demo.add_argument("--overwrite", action="store_true", help="replace existing output files")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(handler=run_demo)
+
+
+def add_input_arguments(parser, *, what: str = "INPUT") -> None:
+    """``--series-uid`` and ``--spacing``: how to read an image file (shared with ``from-segmentation``)."""
+    from .cli import positive_mm
+
+    parser.add_argument("--series-uid", default=None, metavar="UID",
+                        help=f"SeriesInstanceUID to read when {what} is a DICOM folder holding several series")
+    parser.add_argument("--spacing", type=positive_mm, nargs=2, default=None, metavar=("SX", "SY"),
+                        help=f"pixel size in mm, column then row, replacing {what}'s (e.g. a PNG, which has none)")
+
+
+def read_input(path, *, series_uid: str | None = None, spacing_xy=None, stream=None):
+    """:func:`heatmap_landmarks.io.read_image` (grey) that prints each assumed value as ``note: ...`` on stderr.
+
+    Args:
+        spacing_xy: ``(column, row)`` pixel size in mm, or None for the file's.
+    Returns:
+        the :class:`~heatmap_landmarks.io.Image`; its ``assumed`` lines are also the caller's notes.
+    """
+    from .io import read_image
+
+    image = read_image(path, rgb="grey", series_uid=series_uid, spacing_xy=spacing_xy)
+    for note in image.assumed:
+        print(f"note: {note}", file=stream or sys.stderr)
+    return image
 
 
 # ---------------------------------------------------------------------------
@@ -303,20 +331,24 @@ class _Bar:
 
 def detect_file(input_path, out, *, view: str = "auto", weights=None, device: str = "cpu", batch_size: int = 8,
                 overwrite: bool = False, quiet: bool = False, name: str | None = None, predictors=None,
-                rotations: int | None = None) -> dict:
+                rotations: int | None = None, series_uid: str | None = None, spacing_xy=None) -> dict:
     """Detect cardiac landmarks on one image file (or DICOM folder) and write the outputs to ``out``.
 
     Args:
         predictors: already loaded ``{view: Predictor}`` (the demo reuses them);
             default: loaded from ``view``/``weights``/``device``/``batch_size``/``rotations``.
         rotations: test-time quarter turns (1, 2, 4); None = the card's setting.
+        series_uid: the DICOM series to read from a folder holding several.
+        spacing_xy: ``(column, row)`` pixel size in mm replacing the file's.
 
     Returns:
         summary dict: ``view``, ``view_scores``, ``detections``, ``image``,
         ``landmarks`` (CSV rows), ``measurements`` (CSV rows), ``files``
-        (kind -> path), ``seconds``, ``notes``.
+        (kind -> path), ``seconds``, ``notes`` (``assumed``, then the
+        detection's notes), ``assumed`` (what was assumed about the input,
+        :attr:`Image.assumed`, each line printed on stderr when read).
     """
-    from .io import read_image, write_image
+    from .io import write_image
 
     started = time.perf_counter()
     out = Path(out)
@@ -326,7 +358,8 @@ def detect_file(input_path, out, *, view: str = "auto", weights=None, device: st
     for file_name in names.values():
         refuse_overwrite(out / file_name, overwrite)
 
-    image = read_image(input_path, rgb="grey")  # bad input fails here, before the model is loaded
+    # Bad input fails here, before the model is loaded.
+    image = read_input(input_path, series_uid=series_uid, spacing_xy=spacing_xy)
     source = os.fspath(input_path)
     array = image.array
     volume_at, n_times = image_volumes(image)
@@ -356,7 +389,7 @@ def detect_file(input_path, out, *, view: str = "auto", weights=None, device: st
         write_contact_sheet(staging / names["overlay"], array, heatmap, rows)
     return {"view": chosen, "view_scores": scores, "detections": detections, "image": image, "landmarks": rows,
             "measurements": measurements, "files": files, "seconds": time.perf_counter() - started,
-            "notes": list(detections.notes)}
+            "notes": [*image.assumed, *detections.notes], "assumed": list(image.assumed)}
 
 
 def _print_summary(summary: dict, stream=None) -> None:
@@ -371,7 +404,8 @@ def _print_summary(summary: dict, stream=None) -> None:
         if m["frame"] == -1 or image.n_frames == 1 or (image.kind != "2d+t" and m["measurement"] != "RV insertion angle"):
             print(f"  {m['measurement']}: {m['value']:.1f} {m['unit']}", file=stream)
     for note in summary["notes"]:
-        print(f"  note: {note}", file=stream)
+        if note not in summary.get("assumed", ()):  # those were printed on stderr when the input was read
+            print(f"  note: {note}", file=stream)
     for path in summary["files"].values():
         print(f"  wrote {path}", file=stream)
 
@@ -379,8 +413,9 @@ def _print_summary(summary: dict, stream=None) -> None:
 def run_cardiac(args) -> int:
     """Handler of ``heatmap-landmarks cardiac``."""
     summary = detect_file(args.input, args.out, view=args.view, weights=args.weights, device=args.device,
-                          batch_size=args.batch_size or 8, overwrite=args.overwrite, quiet=args.quiet, name=args.name,
-                          rotations=args.rotations)
+                          batch_size=8 if args.batch_size is None else args.batch_size, overwrite=args.overwrite,
+                          quiet=args.quiet, name=args.name, rotations=args.rotations, series_uid=args.series_uid,
+                          spacing_xy=args.spacing)
     _print_summary(summary)
     return 0
 
@@ -393,8 +428,6 @@ def _demo_inputs(folder: Path, args) -> list:
     from .io import write_image
     from .phantoms import make_cardiac_cine
 
-    if args.frames < 1 or args.slices < 2:
-        raise InputError(None, f"--frames must be >= 1 and --slices >= 2, got {args.frames}, {args.slices}")
     sax = make_cardiac_cine(args.seed, view="sax", n_frames=args.frames, n_slices=args.slices,
                             randomisation=args.randomisation)
     lax = make_cardiac_cine(args.seed + 1, view="lax", n_frames=args.frames, lax_view="4ch",
@@ -456,6 +489,8 @@ def run_demo(args) -> int:
     """Handler of ``heatmap-landmarks demo``."""
     from .metrics import format_markdown_table, summarise_landmark_errors
 
+    if args.frames < 1 or args.slices < 2:  # before the models (and torch) are loaded
+        raise InputError(None, f"--frames must be >= 1 and --slices >= 2, got {args.frames}, {args.slices}")
     out = Path(args.out)
     started = time.perf_counter()
     weights = {}

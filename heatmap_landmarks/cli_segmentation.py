@@ -38,8 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_cardiac import (_print_summary, _write_text, image_volumes, input_stem, landmark_rows,
-                          measurement_rows, output_names, staged_outputs, write_contact_sheet, write_landmark_files)
+from .cli_cardiac import (_print_summary, _write_text, add_input_arguments, image_volumes, input_stem,
+                          landmark_rows, measurement_rows, output_names, read_input, staged_outputs,
+                          write_contact_sheet, write_landmark_files)
 from .errors import InputError, refuse_overwrite
 from .segmentation import ACDC_LABELS, LabelValues, detections_from_labels
 
@@ -51,6 +52,8 @@ GRID_TOLERANCE_MM = 1e-2
 
 def add_parser(subparsers) -> None:
     """Register ``from-segmentation`` (called by :func:`heatmap_landmarks.cli.build_parser`)."""
+    from .cli import plain_name
+
     parser = subparsers.add_parser(
         "from-segmentation", help="cardiac landmarks from a label map (RV insertions, LV centre, mitral hinges)",
         description="Derive RVI-1, RVI-2 and the LV centre (short axis) or MV-1 and MV-2 (4-chamber long axis) "
@@ -67,8 +70,13 @@ def add_parser(subparsers) -> None:
                              "M&Ms-2: 3,2,1)")
     parser.add_argument("--view", choices=("sax", "lax"), default="sax",
                         help="sax: RV insertions and LV centre (default); lax: mitral hinges of a 4-chamber view")
+    add_input_arguments(parser, what="LABELMAP")
+    parser.add_argument("--image-series-uid", default=None, metavar="UID",
+                        help="SeriesInstanceUID to read when --image is a DICOM folder holding several series "
+                             "(--spacing applies to the image too)")
     parser.add_argument("--out", required=True, help="output folder (created if missing)")
-    parser.add_argument("--name", default=None, help="output file name stem (default: the label map's name)")
+    parser.add_argument("--name", type=plain_name, default=None,
+                        help="output file name stem, no folders (default: the label map's name)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(handler=run_from_segmentation)
 
@@ -107,16 +115,21 @@ def _same_grid(label_image, image) -> None:
 
 
 def points_from_label_file(labelmap, out, *, image=None, labels: LabelValues = ACDC_LABELS, view: str = "sax",
-                           overwrite: bool = False, name: str | None = None) -> dict:
+                           overwrite: bool = False, name: str | None = None, series_uid: str | None = None,
+                           image_series_uid: str | None = None, spacing_xy=None) -> dict:
     """Derive landmarks from one label-map file and write the outputs to ``out`` (all or nothing).
+
+    Args:
+        series_uid, image_series_uid: the DICOM series to read when the label map
+            or the image is a folder holding several.
+        spacing_xy: ``(column, row)`` pixel size in mm replacing the files' (both).
 
     Returns:
         summary dict as :func:`~heatmap_landmarks.cli_cardiac.detect_file` returns it (``view``,
         ``view_scores`` (empty), ``detections``, ``image`` (the label map), ``landmarks``,
-        ``measurements``, ``files``, ``seconds``, ``notes``).
+        ``measurements``, ``files``, ``seconds``, ``notes``, ``assumed``); the notes are also in
+        ``<name>_notes.txt``.
     """
-    from .io import read_image
-
     started = time.perf_counter()
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -125,10 +138,12 @@ def points_from_label_file(labelmap, out, *, image=None, labels: LabelValues = A
     for file_name in names.values():
         refuse_overwrite(out / file_name, overwrite)
 
-    label_image = read_image(labelmap, rgb="grey")
+    label_image = read_input(labelmap, series_uid=series_uid, spacing_xy=spacing_xy)
+    assumed = list(label_image.assumed)
     picture = None
     if image is not None:
-        picture = read_image(image, rgb="grey")
+        picture = read_input(image, series_uid=image_series_uid, spacing_xy=spacing_xy)
+        assumed += [n for n in picture.assumed if n not in assumed]
         _same_grid(label_image, picture)
     volume_at, n_times = image_volumes(label_image)
     detections = detections_from_labels(volume_at, n_times, view=view, labels=labels,
@@ -139,7 +154,7 @@ def points_from_label_file(labelmap, out, *, image=None, labels: LabelValues = A
         f"# heatmap-landmarks from-segmentation {os.fspath(labelmap)}",
         f"# view {view}; label values RV={labels.rv}, myocardium={labels.myo}, LV cavity={labels.lv}",
         "# points are pixels of the label map; confidence is empty because no model was run",
-        *(f"note: {n}" for n in detections.notes)))
+        *(f"note: {n}" for n in (*assumed, *detections.notes))))
 
     with staged_outputs(out, names, overwrite=overwrite) as (staging, files):
         write_landmark_files(staging, names, rows, measurements, label_image.kind)
@@ -149,7 +164,7 @@ def points_from_label_file(labelmap, out, *, image=None, labels: LabelValues = A
                                 label_tint(label_image.array, labels), rows)
     return {"view": view, "view_scores": {}, "detections": detections, "image": label_image, "landmarks": rows,
             "measurements": measurements, "files": files, "seconds": time.perf_counter() - started,
-            "notes": list(detections.notes)}
+            "notes": [*assumed, *detections.notes], "assumed": assumed}
 
 
 def run_from_segmentation(args) -> int:
@@ -159,6 +174,7 @@ def run_from_segmentation(args) -> int:
     except ValueError as err:
         raise InputError("--labels", str(err)) from None
     summary = points_from_label_file(args.labelmap, args.out, image=args.image, labels=labels, view=args.view,
-                                     overwrite=args.overwrite, name=args.name)
+                                     overwrite=args.overwrite, name=args.name, series_uid=args.series_uid,
+                                     image_series_uid=args.image_series_uid, spacing_xy=args.spacing)
     _print_summary(summary)
     return 0

@@ -37,6 +37,7 @@ import numpy as np
 
 from .adaptor_json import SubmissionEntry, SubmissionWriter, SutureCsvWriter, write_point_labels
 from .errors import InputError, OutputExistsError
+from .io import check_path_name
 from .video import FrameSource, open_frames
 
 #: Inputs with more frames than this get overlays for every ``LONG_INPUT_OVERLAY_STEP``-th frame only.
@@ -179,6 +180,19 @@ def _check_outputs(out: Path, csv_name: str, overwrite: bool) -> None:
                                             "(or choose another --out)")
 
 
+def check_out(out, source: FrameSource, overwrite: bool) -> Path:
+    """The output folder as a checked Path; refuses, before any work, a name OpenCV cannot take, a file, or old results.
+
+    OpenCV crashes (SIGSEGV) on a file name that is not valid UTF-8, so ``out``
+    and every name built in it go through :func:`heatmap_landmarks.io.check_path_name`.
+    """
+    out = check_path_name(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "is a file; --out must be a folder")
+    _check_outputs(out, check_path_name(f"{source.name}_sutures.csv").name, overwrite)
+    return out
+
+
 def _publish(staging: Path, out: Path) -> int:
     """Move every staged file to the same place under ``out``; returns how many."""
     count = 0
@@ -202,11 +216,8 @@ def detect_to_folder(source: FrameSource, predictor, out: Path, *, decoder: dict
     Returns:
         summary dict: frames, points, csv, submission, overlays (count).
     """
-    out = Path(out)
+    out = check_out(out, source, overwrite)
     csv_name = f"{source.name}_sutures.csv"
-    if out.exists() and not out.is_dir():
-        raise InputError(out, "is a file; --out must be a folder")
-    _check_outputs(out, csv_name, overwrite)
     step = overlay_step(len(source), overlay_every)
     op, video = default_submission_names(source)
     op, video = folder_name or op, subfolder_name or video
@@ -230,7 +241,7 @@ def detect_to_folder(source: FrameSource, predictor, out: Path, *, decoder: dict
             for pred in predictor.predict_sutures(pixels(), decoder=decoder, return_heatmaps=bool(step),
                                                   source=os.fspath(source.path)):
                 index, name, shape, rgb = pending.popleft()
-                stem = os.path.splitext(name)[0]
+                stem = check_path_name(os.path.splitext(name)[0]).name
                 labels = [f"S-{i + 1}" for i in range(len(pred.points))]
                 write_point_labels(staging / LABEL_DIR / f"{stem}.json", pred.points, shape)
                 submission.add(SubmissionEntry(op, video, name, pred.points))
@@ -261,6 +272,7 @@ def run(args) -> int:
     source.probe()  # an unusable (first) frame fails here, before the model is loaded
     decoder = _decoder_overrides(args)
     overlay_step(len(source), args.overlay_every)
+    check_out(args.out, source, args.overwrite)  # before the model (and torch) is loaded
     weights = args.weights or default_weights_key("sutures")
     batch_size = args.batch_size or (1 if args.device == "cpu" else 16)
     predictor = Predictor(weights, device=args.device, batch_size=batch_size)
@@ -270,7 +282,7 @@ def run(args) -> int:
 
         progress = tqdm(total=len(source), unit="frame", desc=f"sutures {source.name}", file=sys.stderr)
     try:
-        summary = detect_to_folder(source, predictor, Path(args.out), decoder=decoder, overwrite=args.overwrite,
+        summary = detect_to_folder(source, predictor, args.out, decoder=decoder, overwrite=args.overwrite,
                                    overlay_every=args.overlay_every, folder_name=args.folder_name,
                                    subfolder_name=args.subfolder_name, progress=progress)
     finally:
