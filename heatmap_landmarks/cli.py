@@ -1,8 +1,10 @@
 """``heatmap-landmarks``: the batch command line.
 
-    heatmap-landmarks cardiac INPUT --view sax|lax --out DIR [--weights FILE] [--device cpu|cuda]
+    heatmap-landmarks cardiac INPUT --view sax|lax|auto --out DIR [--weights FILE] [--device cpu|cuda]
+                      [--series-uid UID] [--spacing SX SY] [--name NAME]
     heatmap-landmarks sutures INPUT --out DIR [--weights FILE] [--device cpu|cuda]
     heatmap-landmarks from-segmentation LABELMAP [--image IMAGE] [--labels RV,MYO,LV] [--view sax|lax] --out DIR
+                      [--series-uid UID] [--image-series-uid UID] [--spacing SX SY] [--name NAME]
     heatmap-landmarks demo [--out DIR]
 
 Each subcommand lives in its own module (``cli_cardiac``, ``cli_sutures``, ``cli_segmentation``)

@@ -1,6 +1,7 @@
 """``heatmap-landmarks cardiac`` and ``heatmap-landmarks demo``: cardiac MR landmarks from the command line.
 
     heatmap-landmarks cardiac INPUT --view sax|lax|auto --out DIR [--weights FILE] [--device cpu|cuda]
+                      [--series-uid UID] [--spacing SX SY] [--name NAME]
     heatmap-landmarks demo [--out DIR]
 
 INPUT is a NIfTI/NRRD/MetaImage file, a DICOM file or folder, or a PNG/JPEG:
@@ -19,6 +20,10 @@ module's. DIR receives, with ``<name>`` the input's file name without extension:
 the time point of a cine), ``x, y`` are 0-based pixel column and row, and
 ``r, a, s`` RAS millimetres as Slicer shows them; ``frame = -1`` in the
 measurements means "over all frames" (e.g. an excursion over the cine).
+``--series-uid`` picks one series of a DICOM folder holding several;
+``--spacing SX SY`` (mm, column then row) replaces the file's pixel size. Each
+value the reader had to assume (e.g. a PNG's 1 mm pixels) is printed on
+stderr as ``note: ...`` and kept in the summary's notes.
 
 All files are written to a hidden folder in DIR first and moved into place
 together, so a failure leaves nothing partial; existing results are never
