@@ -151,14 +151,14 @@ def test_run_real_writes_tables_files_and_refuses_to_overwrite(spot_setup, tmp_p
     root, card, expected = spot_setup
     out = tmp_path / "eval"
     assert ev.main(["--weights", str(card), "--real", str(root), "--out", str(out), "--quiet"]) == 0
-    md = (out / "real_results.md").read_text()
+    md = (out / "real_results.md").read_text(encoding="utf-8")
     assert "Table 3 layout (intra-operative domain)" in md and "Table 2 layout (simulator domain)" in md
     e = expected[("intraop", "validation")]
     assert f"| **Pooled, real validation** | {e['frames']} | {e['points']} | {e['tp']} | {e['fp']} | {e['fn']} |" in md
-    rows = list(csv.DictReader((out / "real_results.csv").open()))
+    rows = list(csv.DictReader((out / "real_results.csv").open(encoding="utf-8")))
     n_frames = sum(v["frames"] for v in expected.values())
     assert len(rows) == n_frames + len(expected)  # one row per frame plus one pooled row per group
-    summary = json.loads((out / "real_detections.json").read_text())
+    summary = json.loads((out / "real_detections.json").read_text(encoding="utf-8"))
     assert summary["overlay_box"] == list(ENDOSCOPE_OVERLAY_BOX) and len(summary["frames"]) == n_frames
     sheet = cv2.imread(str(out / "real_sheet.png"))
     assert sheet.shape[1] == 4 * 512 and sheet.shape[0] % 288 == 0
@@ -196,12 +196,12 @@ def test_phantom_v2_evaluation_counts_detections_on_its_distractor_masks(tmp_pat
     out = tmp_path / "eval"
     assert ev.main(["--weights", str(card), "--phantom-seeds", "5:8", "--phantom-version", "2", "--domain",
                     "intraop", "--folds", "2", "--out", str(out), "--quiet"]) == 0
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     preds = [e.points for e in read_submission_json(out / "submission.json")]
     src = PhantomSource(range(5, 8), domain="intraop", randomisation="wide", version=2, cache=False)
     assert summary["distractor_hits"] == ev.distractor_hits(preds, [src[i].distractors for i in range(3)])
     assert summary["distractor_hits"]["detections"] == sum(len(p) for p in preds)
-    assert "Detections on distractors" in (out / "results.md").read_text()
+    assert "Detections on distractors" in (out / "results.md").read_text(encoding="utf-8")
 
 
 # -------------------------------------------------------------- the split ---
@@ -211,7 +211,7 @@ def test_real_split_is_disjoint_and_the_v2_config_uses_it():
         assert not set(REAL_ADAPTOR_INCOMPLETE.get(domain, ())) & (set(REAL_ADAPTOR_TRAIN[domain])
                                                                     | set(REAL_ADAPTOR_VALIDATION[domain]))
     assert (len(REAL_ADAPTOR_VALIDATION["intraop"]), len(REAL_ADAPTOR_VALIDATION["sim"])) == (3, 4)
-    cfg = json.loads((REPO / "training" / "configs" / "sutures_v2.json").read_text())
+    cfg = json.loads((REPO / "training" / "configs" / "sutures_v2.json").read_text(encoding="utf-8"))
     real_train = [s for s in cfg["train"] if s["kind"] == "adaptor"]
     assert len(real_train) == 1
     assert sorted(real_train[0]["frames"]) == sorted(REAL_ADAPTOR_TRAIN["intraop"] + REAL_ADAPTOR_TRAIN["sim"])
@@ -226,7 +226,7 @@ def test_real_split_is_disjoint_and_the_v2_config_uses_it():
 # ----------------------------------------------------- real AdaptOR frames ---
 @needs_real
 def test_real_split_matches_the_index_and_covers_every_labelled_frame():
-    index = json.loads((REAL / "adaptor_real" / "INDEX.json").read_text())
+    index = json.loads((REAL / "adaptor_real" / "INDEX.json").read_text(encoding="utf-8"))
     labelled = {}
     for entry in index:
         if entry["labels"] is None:
