@@ -52,7 +52,8 @@ import cv2
 import numpy as np
 
 from ._common import as_rng, check_choice, smooth_field, white_noise
-from .endoscopic import SutureSample
+from .endoscopic import MAX_SUTURES, SutureSample
+from .endoscopic import _check  # the same arguments as v1, checked the same way
 
 __all__ = [
     "DISTRACTOR_NAMES",
@@ -61,9 +62,6 @@ __all__ = [
     "make_suture_frame_v2",
 ]
 
-DOMAINS = ("sim", "intraop")
-RANDOMISATIONS = ("none", "train", "wide")
-MAX_SUTURES = 15
 
 #: ``labels`` values (0-3 as in version 1).
 BACKGROUND, ANNULUS, TISSUE, THREAD, INSTRUMENT, NEEDLE = 0, 1, 2, 3, 4, 5
@@ -1227,15 +1225,6 @@ def _camera(rng, rgb, lay: _Layout, prof):
 # --------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------
-def _check(n_sutures, domain, randomisation, size):
-    check_choice("domain", domain, DOMAINS)
-    check_choice("randomisation", randomisation, RANDOMISATIONS)
-    if n_sutures is not None and not 0 <= int(n_sutures) <= MAX_SUTURES:
-        raise ValueError(f"n_sutures must be in [0, {MAX_SUTURES}], got {n_sutures}")
-    h, w = (int(v) for v in size)
-    if h < 32 or w < 32:
-        raise ValueError(f"size must be at least (32, 32), got {size}")
-    return h, w
 
 
 def _forbidden(instruments, layers, lay: _Layout):
