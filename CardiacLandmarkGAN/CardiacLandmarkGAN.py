@@ -77,8 +77,9 @@ processed and the results follow the browser's frame). Results: the heatmap as a
 whose descriptions hold their confidence, a table of points and a table of measurements (mitral annulus diameter
 and its excursion over the cycle, LV long-axis length, RV insertion angle). Every run makes new nodes; nothing is
 overwritten.
-<p><b>The shipped demo weights were trained on synthetic phantoms only.</b> They show how the module works; they are
-not validated on patient images and must not be used for clinical decisions.</p>
+<p><b>The shipped short-axis weights were trained on the ACDC patients (research use only; Bernard et al., IEEE TMI
+2018) plus synthetic images; the long-axis weights on synthetic phantoms only.</b> They are not validated for clinical
+use and must not be used for clinical decisions.</p>
 <p>Python console:</p><pre>{example}</pre>
 <p>Command line: <code>heatmap-landmarks cardiac INPUT --view sax --out DIR</code>, or
 <code>heatmap-landmarks demo</code>.</p>

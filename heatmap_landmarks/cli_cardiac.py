@@ -68,7 +68,8 @@ def add_parser(subparsers) -> None:
         description="Detect cardiac landmarks: RVI-1, RVI-2 and the LV centre (BCA on the basal slice, ACA on "
                     "the apical slice of a stack) on short-axis images, MV-1 and MV-2 on long-axis images. "
                     "Writes a CSV, a Slicer .mrk.json, the heatmap (.nrrd), measurements and a PNG contact sheet.",
-        epilog="The shipped demo weights were trained on synthetic phantoms only: not for clinical use.")
+        epilog="The shipped short-axis weights were trained on ACDC patients (research use only) plus synthetic "
+               "images, the long-axis weights on synthetic phantoms only: not for clinical use.")
     parser.add_argument("input", metavar="INPUT", help="NIfTI/NRRD/MHA file, DICOM file or folder, or PNG/JPEG")
     parser.add_argument("--view", choices=VIEW_CHOICES, default="auto",
                         help="sax (short axis), lax (long axis) or auto (the more confident model; default)")
@@ -515,7 +516,8 @@ def run_demo(args) -> int:
     inputs = _demo_inputs(out / "inputs", args)
     generated = time.perf_counter() - started
     print(f"Phantoms (synthetic, seed {args.seed}, randomisation {args.randomisation}) written to {out / 'inputs'} "
-          f"in {generated:.1f} s. The demo weights were trained on synthetic phantoms only.")
+          f"in {generated:.1f} s. The short-axis weights were trained on ACDC patients (research use only), the long-axis weights "
+          f"on synthetic phantoms only.")
     for name, path, truth in inputs:
         view = "lax" if name.startswith("lax") else "sax"
         summary = detect_file(path, out, view=view, overwrite=args.overwrite, quiet=args.quiet, name=name,
