@@ -8,10 +8,10 @@
 Every stack (one patient, one phase) goes through the product's own path,
 :func:`heatmap_landmarks.cardiac.detect_cardiac` (preprocessing, network,
 decoding, naming of RV insertions and of BCA/ACA), with the file's geometry.
-Reference points come from the masks with
-:func:`heatmap_landmarks.segmentation.sax_landmarks_from_labels`: on ACDC, with
-anterior up in the array (its headers carry no orientation); on M&Ms-2, with
-anterior from the real patient geometry. Errors are in mm of the original pixels.
+Reference points come from the masks, named as ``from-segmentation`` names them
+(:func:`heatmap_landmarks.segmentation.detections_from_labels`): on ACDC with
+anterior up in the array (its headers carry no orientation); on M&Ms-2 from the
+real patient geometry, by the insertions' turn around the LV. Errors are in mm of the original pixels.
 
 Reported (``report.md`` and ``summary.json`` in ``--out``):
 
@@ -43,8 +43,6 @@ from heatmap_landmarks.segmentation import (
     ACDC_LABELS,
     ANTERIOR_UP,
     MNMS2_LABELS,
-    anterior_direction_xy,
-    sax_landmarks_from_labels,
 )
 
 from .datasets.acdc import _FRAME_IMAGE, GT_SUFFIX, parse_info_cfg
@@ -231,31 +229,25 @@ def report_markdown(title: str, s: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _name_reference_by_chirality(ref: list, masks: np.ndarray, labels, geometry) -> int:
-    """Rename mask-derived insertions of an oriented stack by their turn around the LV (as detection does).
+def _reference_points(mask, labels, anterior_xy, source) -> list:
+    """Per-slice :class:`SegmentationPoints` of a mask stack, named as ``from-segmentation`` names them.
 
-    The header's anterior can be wrong while its axes stay a rotation of the true
-    ones (M&Ms-2 patient 001: R and A negated), and the turn is blind to that. The
-    basal end is the end of the stack whose LV cavity is larger. Returns the slices renamed.
+    :func:`~heatmap_landmarks.segmentation.detections_from_labels` is the one home of that naming: with
+    ``anterior_xy`` None the header's orientation decides (oriented stacks by the insertions' turn round the
+    LV, which M&Ms-2's turned header cannot swap), else that stated in-plane direction (ACDC: up).
     """
-    from heatmap_landmarks.cardiac import name_insertions_by_chirality
+    from heatmap_landmarks.segmentation import SegmentationPoints, detections_from_labels
 
-    lv_area = (masks == labels.lv).sum(axis=(1, 2))
-    with_lv = np.flatnonzero(lv_area)
-    if with_lv.size < 2:
-        return 0
-    base_first = lv_area[with_lv[0]] >= lv_area[with_lv[-1]]
-    toward_apex = geometry.direction[:, 2] * (1.0 if base_first else -1.0)
-    names = list(NAMES)
-    pts = np.array([[r.get(n) for n in names] for r in ref])[None]  # (1, Z, 3, 2)
-    conf = np.ones(pts.shape[:3])
-    z = np.broadcast_to(np.arange(len(ref), dtype=np.float64)[:, None], (len(ref), 3))
-    ras = geometry.pixel_to_ras(np.stack([pts[0, ..., 0], pts[0, ..., 1], z], -1).reshape(-1, 3)).reshape(1, -1, 3, 3)
-    swapped, _ = name_insertions_by_chirality(pts, conf, ras, names, toward_apex)
-    for k, r in enumerate(ref):
-        if "RVI-1" in r.points and "RVI-2" in r.points:
-            r.points["RVI-1"], r.points["RVI-2"] = pts[0, k, 0].copy(), pts[0, k, 1].copy()
-    return swapped
+    det = detections_from_labels(lambda t: (np.rint(mask.array).astype(np.int64), mask.geometry), 1, view="sax",
+                                 labels=labels, anterior_xy=anterior_xy, source=source)
+    refs = []
+    for z in range(det.points.shape[1]):
+        ref = SegmentationPoints()
+        for k, name in enumerate(det.names):
+            if np.isfinite(det.points[0, z, k]).all():
+                ref.points[name] = det.points[0, z, k].astype(np.float64)
+        refs.append(ref)
+    return refs
 
 
 def evaluate(weights: str, stacks, *, rotations: int | None = None, device: str = "cpu", progress=None) -> Scores:
@@ -270,12 +262,7 @@ def evaluate(weights: str, stacks, *, rotations: int | None = None, device: str 
         if mask.array.shape != image.array.shape:
             raise InputError(mask_path, f"mask shape {mask.array.shape} differs from the image's {image.array.shape}")
         geometry = image.geometry
-        ant = ANTERIOR_UP if anterior is None else anterior_direction_xy(geometry.direction, geometry.spacing[:2])
-        if ant is None:
-            raise InputError(image_path, "anterior is perpendicular to the slices; cannot name the RV insertions")
-        ref = [sax_landmarks_from_labels(np.rint(m).astype(np.int64), labels, anterior_xy=ant) for m in mask.array]
-        if anterior is not None:
-            _name_reference_by_chirality(ref, np.rint(mask.array), labels, geometry)
+        ref = _reference_points(mask, labels, None if anterior == "geometry" else ANTERIOR_UP, str(mask_path))
         volume = image.array
         det = detect_cardiac(lambda t, v=volume, g=geometry: (v, g), 1, predictor, view="sax", source=str(image_path))
         scores.add_stack(stem, det, ref, geometry.spacing[:2])
