@@ -15,9 +15,9 @@ from heatmap_landmarks.cardiac import (  # noqa: E402
     _basal_end,
     choose_view,
     detect_cardiac,
-    greyscale_volume,
     load_predictors,
 )
+from heatmap_landmarks.pixels import greyscale_volume  # noqa: E402
 from heatmap_landmarks.errors import InputError  # noqa: E402
 from heatmap_landmarks.geometry import Geometry  # noqa: E402
 from heatmap_landmarks.inference import Cancelled  # noqa: E402

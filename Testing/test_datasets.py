@@ -424,7 +424,7 @@ def test_adaptor_invalid_json(video):
 def test_adaptor_grayscale_frame_refused(video):
     path = video / "images" / "000000.png"
     cv2.imwrite(str(path), np.full((24, 32), 128, np.uint8))
-    _raises_at(path, None, "grayscale frame", load_adaptor_frame, _frame(video))
+    _raises_at(path, None, "greyscale frame", load_adaptor_frame, _frame(video))
 
 
 def test_adaptor_opaque_rgba_frame_drops_alpha(video):
@@ -451,7 +451,7 @@ def test_iter_adaptor_dataset_skips_and_reports(video):
         "image without label": 1, "label without image": 1, "invalid frame": 1, "folder without images/": 1
     }
     assert rep.loaded == {"frame": 1, "point": 3}
-    with pytest.raises(InputError, match="grayscale"):
+    with pytest.raises(InputError, match="greyscale"):
         list(iter_adaptor_dataset(video.parent.parent, strict=True))
 
 

@@ -15,10 +15,9 @@ from heatmap_landmarks.video import (
     ImageFrames,
     VideoFrames,
     open_frames,
-    read_colour_frame,
-    rgb_to_unit_float,
-    stored_channels,
 )
+from heatmap_landmarks.io import read_colour_frame
+from heatmap_landmarks.pixels import stored_channels, unit_rgb
 
 
 def colour(h, w, seed=0):
@@ -50,8 +49,8 @@ def write_video(path, frames_rgb, fps=10):
     (np.full((2, 3, 3), 127.5, np.float64), 0.5),  # floats up to 255 are 8-bit values
     (np.dstack([np.full((2, 3, 3), 51, np.uint8), np.full((2, 3), 255, np.uint8)]), 0.2),  # opaque alpha dropped
 ], ids=["uint8", "uint16", "float01", "float255", "rgba-opaque"])
-def test_rgb_to_unit_float_scales_to_0_1(pixels, expected):
-    out = rgb_to_unit_float(pixels)
+def test_unit_rgb_scales_to_0_1(pixels, expected):
+    out = unit_rgb(pixels)
     assert out.shape == (2, 3, 3) and out.dtype == np.float32
     np.testing.assert_allclose(out, expected, atol=1e-6)
 
@@ -67,9 +66,9 @@ def test_rgb_to_unit_float_scales_to_0_1(pixels, expected):
     (np.zeros((4, 4, 3), bool), "real numbers"),
     (np.zeros((1, 4, 3), np.uint8), "too small"),
 ], ids=["2d", "one-channel", "grey-alpha", "five", "transparent", "nan", "range", "bool", "tiny"])
-def test_rgb_to_unit_float_rejects_with_one_line(pixels, message):
+def test_unit_rgb_rejects_with_one_line(pixels, message):
     with pytest.raises(InputError, match=message) as info:
-        rgb_to_unit_float(pixels, "clip.mp4#3")
+        unit_rgb(pixels, "clip.mp4#3")
     assert str(info.value).startswith("clip.mp4#3: ") and "\n" not in str(info.value)
 
 

@@ -53,6 +53,7 @@ import numpy as np
 from .errors import InputError
 from .geometry import Geometry
 from .heatmaps import lv_centre_channel
+from .pixels import greyscale_volume
 from .measurements import annulus_excursion, long_axis_length, mitral_annulus_diameter, rv_insertion_angle
 
 __all__ = [
@@ -65,7 +66,6 @@ __all__ = [
     "VIEW_CHOICES",
     "choose_view",
     "detect_cardiac",
-    "greyscale_volume",
     "load_predictors",
 ]
 
@@ -240,33 +240,6 @@ class CardiacDetections:
 # ---------------------------------------------------------------------------
 # inputs
 # ---------------------------------------------------------------------------
-def greyscale_volume(array, source=None) -> np.ndarray:
-    """``(Z, H, W)`` scalar or ``(Z, H, W, C)`` vector voxels -> ``(Z, H, W)`` float32 grey.
-
-    A grey image stored as RGB(A) (as many PNGs are) is converted; colour that
-    differs between channels, or transparency, is an :class:`InputError`.
-
-    >>> rgb = np.repeat(np.arange(6, dtype=np.uint8).reshape(1, 2, 3, 1), 3, axis=3)
-    >>> greyscale_volume(rgb).tolist()
-    [[[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]]
-    >>> rgb[0, 0, 0, 1] = 9
-    >>> greyscale_volume(rgb, "scan")
-    Traceback (most recent call last):
-    ...
-    heatmap_landmarks.errors.InputError: scan: RGB image whose channels differ; the cardiac model needs a greyscale image
-    """
-    a = np.asarray(array)
-    if a.ndim == 4:
-        from .io import _resolve_channels  # one home for the grey-vs-colour rule (lossless: exact equality)
-
-        a = _resolve_channels(source, a, "grey", "volume")
-    if a.ndim != 3:
-        raise InputError(source, f"expected (slices, rows, columns) voxels, got shape {np.shape(array)}")
-    if a.dtype.kind not in "uif":
-        raise InputError(source, f"voxels must be real numbers, got {a.dtype}")
-    return a.astype(np.float32, copy=False)
-
-
 def _check_view(view: str) -> str:
     if view not in VIEW_CHOICES:
         raise InputError(None, f"view must be one of {', '.join(VIEW_CHOICES)}, got {view!r}")

@@ -54,6 +54,7 @@ import SimpleITK as sitk
 
 from .errors import InputError, PathLike, one_line, refuse_overwrite
 from .geometry import LPS_TO_RAS, Geometry
+from .pixels import CHANNEL_MODES, GREY_FRAME, RASTER_FORMATS, resolve_channels, stored_channels, unit_rgb
 
 __all__ = [
     "Image",
@@ -61,6 +62,7 @@ __all__ = [
     "check_path_name",
     "read_image",
     "read_image_series",
+    "read_colour_frame",
     "read_rgb_frame",
     "write_image",
     "KINDS",
@@ -70,7 +72,7 @@ __all__ = [
 #: Allowed values of :attr:`Image.kind`.
 KINDS = ("2d", "3d", "2d+t")
 #: Allowed values of ``read_image(..., rgb=)``.
-RGB_MODES = ("auto", "grey", "keep")
+RGB_MODES = CHANNEL_MODES
 
 # suffix -> (ITK ImageIO name, human format name)
 _FORMATS = {
@@ -88,7 +90,6 @@ _FORMATS = {
     ".ima": ("GDCMImageIO", "DICOM"),
     "": ("GDCMImageIO", "DICOM"),
 }
-_RASTER_FORMATS = ("PNG", "JPEG")
 _SUPPORTED_TEXT = "NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd), DICOM file or folder, PNG, JPEG"
 
 # Positions closer than this (mm) are the same slice position.
@@ -456,47 +457,6 @@ def _check_finite(path, array: np.ndarray) -> None:
             if n_inf:
                 parts.append(f"{n_inf} infinite")
             raise InputError(path, f"image contains {' and '.join(parts)} pixel values")
-
-
-def _resolve_channels(path, array: np.ndarray, rgb: str, fmt: str) -> np.ndarray:
-    """``(F, H, W, C)`` native pixels -> ``(F, H, W)`` grey or ``(F, H, W, 3)`` colour (native dtype).
-
-    Alpha: an all-opaque alpha channel is dropped silently; any transparency
-    is an error (we cannot know what background the pixels were meant on).
-    Grey stored as RGB(A) becomes one channel unless ``rgb == "keep"``.
-    """
-    n_comp = array.shape[-1]
-    if n_comp == 1:
-        return array[..., 0]
-    if n_comp not in (2, 3, 4) or (n_comp == 2 and fmt not in _RASTER_FORMATS):
-        # Two components are grey + alpha only in a PNG; in a volume they are a vector (complex, flow, ...).
-        raise InputError(path, f"image has {n_comp}-component (vector) pixels; expected greyscale or RGB")
-    if n_comp in (2, 4):
-        alpha = array[..., -1]
-        full = np.iinfo(alpha.dtype).max if alpha.dtype.kind in "ui" else alpha.max()
-        n_transparent = int(np.count_nonzero(alpha != full))
-        if n_transparent:
-            raise InputError(
-                path,
-                f"{fmt} image has transparency (alpha below {full} at {n_transparent} pixels), which would change "
-                f"the pixels; flatten it onto a background and save without alpha",
-            )
-        array = array[..., :-1]
-        if n_comp == 2:
-            return array[..., 0]
-    colour = array
-    # JPEG's colour transform can leave grey pixels off by a level; lossless formats must match exactly.
-    tolerance = 2 if fmt == "JPEG" else 0
-    c = colour.astype(np.float64) if colour.dtype.kind != "f" else colour
-    spread = max(float(np.abs(c[..., 0] - c[..., 1]).max(initial=0)), float(np.abs(c[..., 1] - c[..., 2]).max(initial=0)))
-    is_grey = spread <= tolerance
-    if rgb == "keep":
-        return colour
-    if is_grey:
-        return colour[..., 0] if tolerance == 0 else c.mean(axis=-1)
-    if rgb == "grey":
-        raise InputError(path, "RGB image whose channels differ; the cardiac model needs a greyscale image")
-    return colour
 
 
 def _to_float32(path, array: np.ndarray) -> np.ndarray:
@@ -1020,7 +980,7 @@ def _read_raster(path: Path, image_io: str, fmt: str) -> _Volumes:
 
 def _read_file(path: Path, *, allow_series: bool) -> _Volumes:
     image_io, fmt = _format_of(path)
-    if fmt in _RASTER_FORMATS:
+    if fmt in RASTER_FORMATS:
         return _read_raster(path, image_io, fmt)
     notes = []
     if fmt == "NIfTI":
@@ -1323,7 +1283,7 @@ def _with_spacing(path: Path, vols: _Volumes, spacing_xy: tuple[float, float] | 
 
 def _to_image(path: Path, vols: _Volumes, native: np.ndarray, rgb: str, spacing_xy=None) -> Image:
     _check_not_empty(path, native.shape)
-    pixels = _resolve_channels(path, native, rgb, vols.fmt)
+    pixels = resolve_channels(native, rgb, source=path, fmt=vols.fmt)
     array = _to_float32(path, pixels)
     geometry, notes = _with_spacing(path, vols, spacing_xy)
     return Image(array, geometry, vols.kind, os.fspath(path), vols.frame_times_ms, dict(vols.metadata), notes)
@@ -1391,13 +1351,18 @@ def read_image_series(path: PathLike, *, series_uid: str | None = None, rgb: str
     return [_to_image(path, vols, native, rgb, spacing_xy) for native in vols.arrays]
 
 
-def read_rgb_frame(path: PathLike) -> np.ndarray:
+def read_rgb_frame(path: PathLike, *, allow_grey: bool = True) -> np.ndarray:
     """Read one colour frame (e.g. an endoscopic video frame) as RGB.
 
+    Channels and values follow :mod:`heatmap_landmarks.pixels`.
+
+    Args:
+        allow_grey: a file that stores grey pixels (one channel, or grey +
+            alpha) is repeated into three channels when True and refused with
+            one line when False (:func:`read_colour_frame`).
+
     Returns:
-        ``(H, W, 3)`` float32 in [0, 1], channels in R, G, B order. Integer
-        pixels are divided by their type's maximum (255 for 8-bit); a grey
-        image is repeated into three channels.
+        ``(H, W, 3)`` float32 in [0, 1], channels in R, G, B order.
 
     >>> import tempfile, os
     >>> tmp = tempfile.TemporaryDirectory()
@@ -1413,18 +1378,22 @@ def read_rgb_frame(path: PathLike) -> np.ndarray:
     _check_not_empty(path, native.shape)
     if native.shape[0] != 1:
         raise InputError(path, f"has {native.shape[0]} frames; expected a single 2D colour frame")
-    pixels = _resolve_channels(path, native, "keep", vols.fmt)[0]
-    if native.dtype.kind in "ui":
-        scale = float(np.iinfo(native.dtype).max)
-    else:
-        scale = 1.0
-    frame = _to_float32(path, pixels) / np.float32(scale)
-    if frame.ndim == 2:
-        frame = np.repeat(frame[..., None], 3, axis=2)
-    if frame.min() < 0.0 or frame.max() > 1.0:
-        raise InputError(path, f"colour frame values span {frame.min():g}..{frame.max():g}; expected 8/16-bit "
-                               f"integers or floats in [0, 1]")
-    return np.ascontiguousarray(frame)
+    pixels = resolve_channels(native, "keep", source=path, fmt=vols.fmt)[0]
+    if not allow_grey and (pixels.ndim == 2 or stored_channels(path) in (1, 2)):
+        raise InputError(path, GREY_FRAME)  # decoders hand grey + alpha PNGs out as colour: the header tells
+    if pixels.dtype.kind == "c":
+        raise InputError(path, "image has complex pixel values; expected real greyscale or RGB")
+    if pixels.ndim == 2:
+        pixels = np.repeat(pixels[..., None], 3, axis=2)
+    return unit_rgb(pixels, path)
+
+
+def read_colour_frame(path: PathLike) -> np.ndarray:
+    """:func:`read_rgb_frame` for models that need colour: files stored in grey are refused with one line.
+
+    A grey picture stored as three equal channels is accepted.
+    """
+    return read_rgb_frame(path, allow_grey=False)
 
 
 # ---------------------------------------------------------------------------

@@ -5,10 +5,10 @@ at most one decoded frame: a 10,000-frame video is never loaded whole. Pixels
 come out as ``(H, W, 3) float32`` RGB in [0, 1], the input of
 :meth:`heatmap_landmarks.inference.Predictor.predict_sutures`.
 
-* Image files (PNG, JPEG) are read with :func:`heatmap_landmarks.io.read_rgb_frame`
-  (alpha: dropped when fully opaque, an error otherwise). Images *stored* with
-  one grey channel (or grey + alpha) are refused: the suture model needs
-  colour. A grey picture stored as three equal channels is accepted.
+* Image files (PNG, JPEG) are read with :func:`heatmap_landmarks.io.read_colour_frame`;
+  channels follow :mod:`heatmap_landmarks.pixels` (opaque alpha dropped,
+  transparency refused, files *stored* grey refused, a grey picture stored as
+  three equal channels accepted).
 * A folder yields its PNG/JPEG files in natural order (``frame2`` before
   ``frame10``); other files are ignored; an empty folder is an error.
 * A video (``.mp4``, ``.avi``, ...) is decoded by OpenCV's ``VideoCapture``
@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError, PathLike
+from .pixels import unit_rgb
 
 __all__ = [
     "Frame",
@@ -40,8 +41,6 @@ __all__ = [
     "FolderFrames",
     "VideoFrames",
     "open_frames",
-    "read_colour_frame",
-    "rgb_to_unit_float",
     "IMAGE_EXTENSIONS",
     "VIDEO_EXTENSIONS",
 ]
@@ -72,131 +71,6 @@ class Frame:
     def stem(self) -> str:
         """``name`` without its extension (``"000012"``)."""
         return os.path.splitext(self.name)[0]
-
-
-# ---------------------------------------------------------------------------
-# pixels
-# ---------------------------------------------------------------------------
-def _grey_error(source) -> InputError:
-    return InputError(source, "greyscale frame (one channel); the suture model needs RGB colour frames "
-                              "(a grey picture stored as three equal R, G, B channels is accepted)")
-
-
-def rgb_to_unit_float(pixels, source=None) -> np.ndarray:
-    """``(H, W, 3|4)`` RGB(A) pixels of any real dtype -> ``(H, W, 3)`` float32 in [0, 1].
-
-    Integers are divided by their type's maximum (255 for uint8). Floats must
-    already lie in [0, 1], except that floats spanning up to 255 are taken as
-    8-bit values. A 4th (alpha) channel is dropped when fully opaque; any
-    transparency is an error. One channel (grey) is an error: the suture model
-    needs colour (store grey as three equal channels if that is really meant).
-
-    >>> rgb_to_unit_float(np.full((2, 2, 4), 255, np.uint8))[0, 0].tolist()
-    [1.0, 1.0, 1.0]
-    >>> rgb_to_unit_float(np.zeros((2, 2), np.uint8), "f.png")
-    Traceback (most recent call last):
-    ...
-    heatmap_landmarks.errors.InputError: f.png: greyscale frame (one channel); the suture model needs RGB colour frames (a grey picture stored as three equal R, G, B channels is accepted)
-    """
-    a = np.asarray(pixels)
-    if a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (1, 2)):
-        raise _grey_error(source)
-    if a.ndim != 3 or a.shape[2] not in (3, 4):
-        raise InputError(source, f"expected an (H, W, 3) RGB frame, got pixel array of shape {a.shape}")
-    if a.dtype.kind not in "uif" or a.dtype == bool:
-        raise InputError(source, f"pixels must be real numbers, got dtype {a.dtype}")
-    if min(a.shape[:2]) < 2:
-        raise InputError(source, f"frame is {a.shape[1]}x{a.shape[0]} pixels (W x H); too small")
-    if a.dtype.kind in "ui":
-        full = float(np.iinfo(a.dtype).max)
-    else:
-        if not np.isfinite(a).all():
-            raise InputError(source, "frame contains NaN or infinite values")
-        top = float(a.max())
-        full = 1.0 if top <= 1.0 + 1e-6 else 255.0
-        if top > 255.0 or float(a.min()) < 0.0:
-            raise InputError(source, f"floating-point pixel values span {float(a.min()):g}..{top:g}; "
-                                     f"expected [0, 1] (or 0..255)")
-    if a.shape[2] == 4:
-        alpha = a[..., 3]
-        n_transparent = int(np.count_nonzero(alpha < full))
-        if n_transparent:
-            raise InputError(source, f"RGBA frame with transparency (alpha below {full:g} at {n_transparent} "
-                                     f"pixels); flatten it onto a background and save it without alpha")
-        a = a[..., :3]
-    out = a.astype(np.float32)
-    if full != 1.0:
-        out *= np.float32(1.0 / full)
-    return np.ascontiguousarray(np.clip(out, 0.0, 1.0))
-
-
-def _png_channels(head: bytes) -> int | None:
-    # IHDR colour type, byte 25: 0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA.
-    if len(head) < 26 or head[12:16] != b"IHDR":
-        return None
-    return {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}.get(head[25])
-
-
-def _jpeg_channels(path: Path) -> int | None:
-    """Component count from the first start-of-frame marker of a JPEG file."""
-    with open(path, "rb") as f:
-        data = f.read(1 << 16)  # SOF sits in the header, well inside 64 KiB
-    i = 2
-    while i + 9 < len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        length = int.from_bytes(data[i + 2:i + 4], "big")
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            return int(data[i + 9])
-        i += 2 + length
-    return None
-
-
-def stored_channels(path: PathLike) -> int | None:
-    """Channels a PNG/JPEG file stores (1 grey, 2 grey+alpha, 3 colour, 4 RGBA), None if unknown.
-
-    Read from the file header without decoding the pixels.
-    """
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(32)
-    except OSError:
-        return None
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return _png_channels(head)
-    if head.startswith(b"\xff\xd8\xff"):
-        try:
-            return _jpeg_channels(path)
-        except OSError:
-            return None
-    return None
-
-
-def read_colour_frame(path: PathLike) -> np.ndarray:
-    """Read a PNG/JPEG colour frame as ``(H, W, 3)`` float32 RGB in [0, 1].
-
-    Like :func:`heatmap_landmarks.io.read_rgb_frame` but files stored in grey
-    (one channel, or grey + alpha) are refused with a clear message.
-
-    >>> import tempfile
-    >>> p = os.path.join(tempfile.mkdtemp(), "grey.png")
-    >>> _ = cv2.imwrite(p, np.zeros((4, 6), np.uint8))
-    >>> read_colour_frame(p)
-    Traceback (most recent call last):
-    ...
-    heatmap_landmarks.errors.InputError: ...grey.png: greyscale frame (one channel); the suture model needs RGB colour frames (a grey picture stored as three equal R, G, B channels is accepted)
-    """
-    from .io import read_rgb_frame  # first: its errors name bad names, missing and corrupt files precisely
-
-    frame = read_rgb_frame(path)
-    if stored_channels(path) in (1, 2):
-        raise _grey_error(os.fspath(path))
-    return frame
 
 
 # ---------------------------------------------------------------------------
@@ -267,9 +141,13 @@ class ImageFrames(FrameSource):
         return len(self.paths)
 
     def probe(self) -> tuple[int, int]:
+        from .io import read_colour_frame
+
         return tuple(int(s) for s in read_colour_frame(self.paths[0]).shape[:2])
 
     def __iter__(self) -> Iterator[Frame]:
+        from .io import read_colour_frame
+
         for i, p in enumerate(self.paths):
             yield Frame(i, p.name, read_colour_frame(p), os.fspath(p))
 
@@ -354,7 +232,7 @@ class VideoFrames(FrameSource):
                 where = f"{os.fspath(self.path)}#{i}"
                 if bgr.ndim == 2 or bgr.shape[2] == 1:
                     raise _grey_error(where)
-                rgb = rgb_to_unit_float(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), where)
+                rgb = unit_rgb(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), where)
                 yield Frame(i, f"{i:06d}.png", rgb, where)
                 i += 1
         finally:

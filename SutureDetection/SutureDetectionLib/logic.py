@@ -31,6 +31,7 @@ from heatmap_landmarks.adaptor_json import SubmissionEntry, read_reference_point
     write_suture_csv
 from heatmap_landmarks.errors import InputError
 from heatmap_landmarks.geometry import Geometry
+from heatmap_landmarks.pixels import unit_rgb
 from heatmap_landmarks.mrml.module_logic import CancelWhenGone, Progress, SceneTransaction, logic_base_class
 from heatmap_landmarks.mrml.scene import module_logic
 from heatmap_landmarks.mrml.video import FrameInput, VolumeSequenceBuilder, iter_sequence_volumes, resolve_frame_input
@@ -139,9 +140,7 @@ def frame_to_rgb(array: np.ndarray, source: str) -> np.ndarray:
         raise InputError(source, f"has {a.shape[0]} slices; expected one 2D frame (load a video as a sequence)")
     if a.shape[3] not in (3, 4):
         raise InputError(source, f"has {a.shape[3]}-component voxels; expected RGB (3) or opaque RGBA (4)")
-    from heatmap_landmarks.video import rgb_to_unit_float
-
-    return rgb_to_unit_float(a[0], source)
+    return unit_rgb(a[0], source)
 
 
 def _safe_name(name: str) -> str:

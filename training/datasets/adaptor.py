@@ -49,8 +49,7 @@ from heatmap_landmarks.adaptor_json import (
     write_submission_json,
 )
 from heatmap_landmarks.errors import InputError, PathLike
-from heatmap_landmarks.io import read_rgb_frame
-from heatmap_landmarks.video import stored_channels
+from heatmap_landmarks.io import read_colour_frame
 
 from .report import DatasetReport
 
@@ -138,25 +137,8 @@ def load_adaptor_frame(frame: AdaptorFrame) -> SutureSample:
 
 
 def read_png_rgb(path: PathLike) -> np.ndarray:
-    """``(H, W, 3)`` float32 RGB in [0, 1]; grayscale files are refused (the model needs colour).
-
-    Same checks as :func:`heatmap_landmarks.video.read_colour_frame`, but the
-    stored channel count comes from SimpleITK's header reader (any format it
-    reads, not only PNG/JPEG) and the training tools' message says "grayscale
-    frame", which the dataset tests match.
-    """
-    path = os.fspath(path)
-    frame = read_rgb_frame(path)  # first: its errors name bad names, corrupt or missing files precisely
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(path)
-    try:
-        reader.ReadImageInformation()
-        channels = reader.GetNumberOfComponents()
-    except RuntimeError:  # e.g. a grey + alpha PNG, which OpenCV decodes but ITK cannot describe
-        channels = stored_channels(path)
-    if channels in (1, 2):  # grey, grey + alpha
-        raise InputError(path, "is a grayscale frame; the suture model needs RGB colour frames")
-    return frame
+    """``(H, W, 3)`` float32 RGB in [0, 1]: :func:`heatmap_landmarks.io.read_colour_frame` (grey files refused)."""
+    return read_colour_frame(path)
 
 
 def _shown(value) -> str:
