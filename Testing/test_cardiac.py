@@ -11,8 +11,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "CardiacLandmarkGAN"))
 
 from CardiacLandmarkGANLib.testdata import SAX_BLOBS, blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
+from heatmap_landmarks.cardiac.names import basal_end_from_insertions  # noqa: E402
 from heatmap_landmarks.cardiac import (  # noqa: E402
-    _basal_end,
     choose_view,
     detect_cardiac,
     load_predictors,
@@ -74,7 +74,7 @@ def test_load_predictors_views_and_errors(cards, tmp_path):
 
 
 def test_load_predictors_passes_rotations_and_caches_per_setting(cards):
-    from heatmap_landmarks.cardiac import PredictorCache
+    from heatmap_landmarks.inference import PredictorCache
 
     cache = PredictorCache()
     default = load_predictors("sax", str(cards["sax"]), cache=cache)["sax"]
@@ -138,7 +138,7 @@ def test_basal_end(rvi_slices, z_count, basal):
     for z in rvi_slices:
         points[0, z, :2] = 10.0
         confidence[0, z, :2] = 0.8
-    assert _basal_end(points, confidence, ["RVI-1", "RVI-2", "LVC"]) == basal
+    assert basal_end_from_insertions(points, confidence, ["RVI-1", "RVI-2", "LVC"]) == basal
 
 
 @pytest.mark.gpu
@@ -183,7 +183,7 @@ def test_rv_insertions_are_named_by_patient_geometry(cards, geometry, renamed, n
 
 
 def test_has_patient_orientation():
-    from heatmap_landmarks.cardiac import has_patient_orientation
+    from heatmap_landmarks.cardiac.names import has_patient_orientation
 
     assert not has_patient_orientation(NO_ORIENTATION)
     assert has_patient_orientation(ANTERIOR_UP_GEOMETRY) and has_patient_orientation(ANTERIOR_DOWN_GEOMETRY)

@@ -1,7 +1,7 @@
 """``heatmap-landmarks from-segmentation`` on small label maps written with SimpleITK, and on one real ACDC mask.
 
 The masks are drawn by hand (discs and ellipses), so every output can be checked
-against :mod:`heatmap_landmarks.segmentation` run on the same slices and against
+against :mod:`heatmap_landmarks.cardiac.segmentation` run on the same slices and against
 the geometry of the file.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from heatmap_landmarks import cli, mrml
 from heatmap_landmarks.cli_cardiac import LANDMARK_COLUMNS, MEASUREMENT_COLUMNS
 from heatmap_landmarks.geometry import LPS_TO_RAS, Geometry
 from heatmap_landmarks.io import read_image, write_image
-from heatmap_landmarks.segmentation import (
+from heatmap_landmarks.cardiac.segmentation import (
     ACDC_LABELS,
     ANTERIOR_UP,
     MNMS2_LABELS,

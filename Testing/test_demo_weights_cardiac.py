@@ -7,7 +7,7 @@ model stays in the catalogue as ``cardiac_sax_phantom``.)
 ``training.evaluate_cardiac --record-in-card demo_check`` stored, in each card,
 the errors of the weights on a small held-out phantom set (12 seeds of the
 test range, ``wide`` randomisation, never used in training or for choosing the
-decoder). This test recomputes them through :class:`heatmap_landmarks.inference.Predictor`.
+decoder). This test recomputes them through :class:`heatmap_landmarks.inference.CardiacPredictor`.
 
 Tolerance: the pipeline is deterministic, but other CPUs/BLAS builds round
 differently, which can move a sub-pixel centre by a hair or, rarely, flip a
@@ -24,7 +24,7 @@ import torch
 
 import heatmap_landmarks
 from heatmap_landmarks.checkpoint import load_card
-from heatmap_landmarks.inference import Predictor
+from heatmap_landmarks.cardiac import CardiacPredictor
 from heatmap_landmarks.metrics import radial_errors
 from training.cardiac_data import render_phantom
 from training.config import parse_seed_range
@@ -47,7 +47,7 @@ def test_demo_weights_reach_their_recorded_accuracy(key, view, names):
     seeds = parse_seed_range(phantom["seeds"])
     assert len(seeds) == 12 and seeds.start >= 100000  # held-out test range, disjoint from training/validation
 
-    predictor = Predictor(card_path, device="cpu", batch_size=4)
+    predictor = CardiacPredictor(card_path, device="cpu", batch_size=4)
     errors, missed = [], 0
     for seed in seeds:
         sample = render_phantom(view, seed, phantom["randomisation"], phantom["phase"])

@@ -4,7 +4,7 @@ The card (``heatmap_landmarks/weights/sutures.json``) records, under
 ``metrics["demo_test_intraop_wide_16"]``, the pooled precision/sensitivity/F1
 of the weights on 16 held-out phantom frames (seeds never used in training
 or validation, ``randomisation="wide"``), measured through
-``Predictor.predict_sutures`` at training time. Phantom rendering and CPU
+``SuturePredictor.predict_sutures`` at training time. Phantom rendering and CPU
 inference are deterministic, so the same numbers come back; the tolerance
 (0.03 F1, about two points of ~120 changing their match) only absorbs
 float differences between thread counts and CPU kernels.
@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from heatmap_landmarks.catalog import resolve_weights
-from heatmap_landmarks.inference import Predictor
+from heatmap_landmarks.sutures import SuturePredictor
 from heatmap_landmarks.metrics import pooled_detection_scores
 from training.config import parse_seed_range
 from training.suture_data import PhantomSource
@@ -28,7 +28,7 @@ TOLERANCE_F1 = 0.03
 @pytest.fixture(scope="module")
 def predictor():
     torch.set_num_threads(2)
-    return Predictor("sutures", device="cpu", batch_size=4)
+    return SuturePredictor("sutures", device="cpu", batch_size=4)
 
 
 def test_card_describes_the_demo_weights(predictor):

@@ -2,7 +2,7 @@
 
 The full run reads the real M&Ms-2 patient and takes minutes; these tests check, on
 tiny inputs, that its re-implemented decoding path equals the product's
-(``Predictor.predict_cardiac``), that mirroring keeps every voxel's RAS position, and
+(``CardiacPredictor.predict_cardiac``), that mirroring keeps every voxel's RAS position, and
 that the jitter measures are what they say.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "CardiacLandmarkGAN"))
 from CardiacLandmarkGANLib.testdata import blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
 from heatmap_landmarks.geometry import Geometry  # noqa: E402
 from heatmap_landmarks.heatmaps import smooth_over_time  # noqa: E402
-from heatmap_landmarks.inference import Predictor  # noqa: E402
+from heatmap_landmarks.cardiac import CardiacPredictor  # noqa: E402
 from heatmap_landmarks.io import Image  # noqa: E402
 from training.evaluate_lax_mnms2 import decode_frames, mirrored, network_heatmaps, track_stats  # noqa: E402
 
@@ -32,7 +32,7 @@ def lax_predictor(tmp_path_factory):
     import torch
 
     torch.set_num_threads(1)
-    return Predictor(save_identity_checkpoint(tmp_path_factory.mktemp("m"), "lax"), rotations=4)
+    return CardiacPredictor(save_identity_checkpoint(tmp_path_factory.mktemp("m"), "lax"), rotations=4)
 
 
 def test_sigma_zero_path_equals_predict_cardiac(lax_predictor):

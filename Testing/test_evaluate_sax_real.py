@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from heatmap_landmarks.segmentation import SegmentationPoints
+from heatmap_landmarks.cardiac.segmentation import SegmentationPoints
 from heatmap_landmarks.testing import realdata_root
 from training.evaluate_sax_real import Scores, acdc_split, report_markdown
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from heatmap_landmarks.inference import Predictor
+from heatmap_landmarks.sutures import SuturePredictor
 from heatmap_landmarks.metrics import DetectionCounts, match_points
 from heatmap_landmarks.phantoms.endoscopic_v2 import ENDOSCOPE_OVERLAY_BOX, LOGO_TEXT, OVERLAY, PRINTED_TEXT
 from heatmap_landmarks.testing import draw_spot_frame, make_spot_detector, realdata_root
@@ -124,7 +124,7 @@ def spot_setup(tmp_path_factory):
 
 def test_evaluate_real_on_a_spot_detector_gives_the_known_counts(spot_setup):
     root, card, expected = spot_setup
-    frames, preds, groups = ev.evaluate_real(Predictor(card), root)
+    frames, preds, groups = ev.evaluate_real(SuturePredictor(card), root)
     by = {(g.domain, g.split): g for g in groups}
     assert set(by) == set(expected)
     for key, exp in expected.items():
@@ -274,7 +274,7 @@ def test_logo_box_holds_all_of_the_logo():
 
 @needs_real
 def test_shipped_model_on_real_frames_agrees_with_a_direct_computation():
-    predictor = Predictor(REPO / "heatmap_landmarks" / "weights" / "sutures.json")
+    predictor = SuturePredictor(REPO / "heatmap_landmarks" / "weights" / "sutures.json")
     frames, preds, groups = ev.evaluate_real(predictor, REAL)
     val = [i for i, rf in enumerate(frames) if rf.split == "validation" and rf.domain == "intraop"]
     direct = [next(predictor.predict_sutures([frames[i].frame.image])).points for i in val]

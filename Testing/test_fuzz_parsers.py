@@ -40,7 +40,10 @@ from heatmap_landmarks.adaptor_json import read_point_labels, read_reference_poi
 from heatmap_landmarks.catalog import WEIGHTS_DIR
 from heatmap_landmarks.checkpoint import ModelCard, load_card
 from heatmap_landmarks.errors import InputError
-from heatmap_landmarks.heatmaps import decide_pair, decode_per_channel, decode_sutures, decode_tethered
+from heatmap_landmarks.heatmaps import decode_per_channel
+from heatmap_landmarks.sutures.decode import decode_sutures
+from heatmap_landmarks.cardiac.decode import decide_pair
+from heatmap_landmarks.cardiac.decode import decode_tethered
 from heatmap_landmarks.inference import card_rotations
 from heatmap_landmarks.preprocess import normalise_intensity, prepare_suture_frame
 from training.datasets import parse_annotations, read_labelme_stereo

@@ -8,24 +8,17 @@ import numpy as np
 import pytest
 
 from heatmap_landmarks.errors import InputError
+from heatmap_landmarks.cardiac.decode import assign_identities, decide_pair, decode_tethered
+from heatmap_landmarks.cardiac.names import lv_centre_channel
 from heatmap_landmarks.heatmaps import (
-    assign_identities,
-    blob_centroids,
-    cut_large_blobs,
     decode_contours,
     decode_per_channel,
-    decide_pair,
-    decode_tethered,
-    lv_centre_channel,
-    decode_sutures,
     default_sigma2,
     encode_heatmap,
     encode_heatmaps_per_channel,
-    label_blobs,
-    open_mask,
-    otsu_threshold,
     smooth_over_time,
 )
+from heatmap_landmarks.sutures.decode import blob_centroids, cut_large_blobs, decode_sutures, label_blobs, open_mask, otsu_threshold
 
 NAN = float("nan")
 H, W = 48, 64

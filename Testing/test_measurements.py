@@ -1,4 +1,4 @@
-"""Clinical measurements on hand-computed cases (heatmap_landmarks.measurements)."""
+"""Clinical measurements on hand-computed cases (heatmap_landmarks.cardiac.measurements)."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from heatmap_landmarks.errors import InputError
-from heatmap_landmarks.measurements import (
+from heatmap_landmarks.cardiac.measurements import (
     annulus_excursion,
     distance_mm,
     excursion_mm,

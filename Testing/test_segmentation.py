@@ -1,4 +1,4 @@
-"""Landmarks from label maps (``heatmap_landmarks.segmentation``) on small hand-built masks.
+"""Landmarks from label maps (``heatmap_landmarks.cardiac.segmentation``) on small hand-built masks.
 
 Every mask is drawn in a *local* frame (LV at the origin, RV on the local left,
 anterior = local up, i.e. ``(0, -1)``) and rasterised onto the pixel grid through
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from heatmap_landmarks.geometry import Geometry
-from heatmap_landmarks.segmentation import (
+from heatmap_landmarks.cardiac.segmentation import (
     ACDC_LABELS,
     ANTERIOR_UP,
     MNMS2_LABELS,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from heatmap_landmarks.segmentation import ACDC_LABELS
+from heatmap_landmarks.cardiac.segmentation import ACDC_LABELS
 from training import synth_cardiac
 from training.cardiac_data import MixedCardiacDataset, load_real_cardiac, split_real_items
 from training.config import CardiacTrainConfig, ConfigError, config_from_dict

@@ -402,9 +402,9 @@ def test_select_decoder_can_score_and_record_test_time_rotations(tmp_path, capsy
     assert not np.allclose(plain, four, atol=1e-4)
     train_cardiac.select_decoder(cfg, card_path, rotations=4)
     assert load_card(card_path).decoder["rotations"] == 4
-    from heatmap_landmarks.inference import Predictor
+    from heatmap_landmarks.cardiac import CardiacPredictor
 
-    assert Predictor(card_path).rotations == 4
+    assert CardiacPredictor(card_path).rotations == 4
     code = train_cardiac.main(["--config", str(CONFIGS / "cardiac_sax.json"), "--rotations", "4", "--max-steps", "1"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--select-decoder only" in err[0]

@@ -15,7 +15,7 @@ import torch
 
 from heatmap_landmarks.checkpoint import ModelCard, load_checkpoint, save_checkpoint
 from heatmap_landmarks.errors import InputError
-from heatmap_landmarks.inference import Predictor
+from heatmap_landmarks.sutures import SuturePredictor
 from heatmap_landmarks.models import build_model
 from training.datasets.adaptor import read_submission_json
 from training import evaluate_sutures, translate_folder
@@ -273,12 +273,12 @@ def test_fold_scores_pool_counts_per_fold_and_match_the_predictor():
 
 def test_predictor_path_agrees_with_direct_decoding(tmp_path):
     weights = _tiny_sutures_card(tmp_path)
-    predictor = Predictor(weights)
+    predictor = SuturePredictor(weights)
     frames = [PhantomSource([4], size=SIZE, max_sutures=3)[0]]
     via_predictor = evaluate_sutures.predict_points(predictor, frames)
     heat = evaluate_sutures.heatmaps_of(predictor.model, [f.image for f in frames],
                                         mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
-    from heatmap_landmarks.heatmaps import decode_sutures
+    from heatmap_landmarks.sutures.decode import decode_sutures
 
     direct = decode_sutures(heat[0], min_confidence=0.3)[0]
     assert np.allclose(via_predictor[0], direct, atol=1e-4)

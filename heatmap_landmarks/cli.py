@@ -26,6 +26,7 @@ import sys
 
 from . import __version__
 from .errors import HeatmapLandmarksError
+from .inference import DEVICES
 
 EXIT_BAD_INPUT = 2
 EXIT_CANCELLED = 130
@@ -101,7 +102,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, default_out: str | 
                         help="output folder (created if missing)" + (f"; default {default_out}" if default_out else ""))
     parser.add_argument("--weights", default=None,
                         help="model card (.json) or .safetensors file; default: the shipped demo weights")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"], help="where to run the model")
+    parser.add_argument("--device", default="cpu", choices=DEVICES, help="where to run the model")
     parser.add_argument("--batch-size", type=positive_int, default=None,
                         help="frames per forward pass (default: 8 for cardiac; for sutures 1 on CPU, "
                              "where small batches are fastest, and 16 on CUDA)")

@@ -47,6 +47,7 @@ import numpy as np
 
 from .cardiac import VIEW_CHOICES, CardiacDetections, choose_view, detect_cardiac, load_predictors
 from .errors import InputError, refuse_overwrite
+from .inference import DEVICES
 from .markups_json import format_confidence, write_markups_json
 
 #: Contact sheets show at most this many frames (evenly sampled).
@@ -96,7 +97,7 @@ def add_parser(subparsers) -> None:
                       help="phantom variability: none (canonical pose and contrast; default), train, wide")
     demo.add_argument("--weights-sax", default=None, help="short-axis model card (default: shipped)")
     demo.add_argument("--weights-lax", default=None, help="long-axis model card (default: shipped)")
-    demo.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"], help="where to run the model")
+    demo.add_argument("--device", default="cpu", choices=DEVICES, help="where to run the model")
     demo.add_argument("--batch-size", type=positive_int, default=8, help="frames per forward pass (default 8)")
     demo.add_argument("--overwrite", action="store_true", help="replace existing output files")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -5,7 +5,7 @@
 
 LABELMAP is a NIfTI/NRRD/MetaImage (or DICOM) label map: a 2D slice, a 3D
 short-axis stack or a 2D+t cine of integer labels. Every slice (stack) or frame
-(cine) goes through :func:`heatmap_landmarks.segmentation.detections_from_labels`:
+(cine) goes through :func:`heatmap_landmarks.cardiac.segmentation.detections_from_labels`:
 ``--view sax`` gives RVI-1, RVI-2 and the LV centre (LVC, or BCA/ACA on the end
 slices of a stack, named as ``cardiac`` names them), ``--view lax`` the mitral
 hinges MV-1 (septal) and MV-2 of a 4-chamber view. ``--labels`` gives the RV,
@@ -42,7 +42,7 @@ from .cli_cardiac import (_print_summary, _write_text, add_input_arguments, imag
                           landmark_rows, measurement_rows, output_names, read_input, staged_outputs,
                           write_contact_sheet, write_landmark_files)
 from .errors import InputError, refuse_overwrite
-from .segmentation import ACDC_LABELS, LabelValues, detections_from_labels
+from .cardiac.segmentation import ACDC_LABELS, LabelValues, detections_from_labels
 
 #: How strongly each structure tints the overlay (inferno heat value, 0..1).
 TINT = {"rv": 0.45, "myo": 0.7, "lv": 1.0}

@@ -38,6 +38,8 @@ import numpy as np
 from .adaptor_json import SubmissionEntry, SubmissionWriter, SutureCsvWriter, write_point_labels
 from .errors import InputError, OutputExistsError
 from .io import check_path_name
+from .sutures.decode import user_settings
+from .sutures.names import suture_labels
 from .video import FrameSource, open_frames
 
 #: Inputs with more frames than this get overlays for every ``LONG_INPUT_OVERLAY_STEP``-th frame only.
@@ -111,7 +113,7 @@ def render_overlay(rgb, heatmap, points, labels=None, *, opacity: float = 0.6) -
         out = (1.0 - alpha) * base + alpha * colours
     image = np.ascontiguousarray(np.round(out * 255).astype(np.uint8))
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    labels = [f"S-{i + 1}" for i in range(len(pts))] if labels is None else list(labels)
+    labels = suture_labels(len(pts)) if labels is None else list(labels)
     scale = max(image.shape[:2]) / 600.0
     radius = max(2, int(round(4 * scale)))
     for (x, y), label in zip(pts, labels):
@@ -152,18 +154,8 @@ def overlay_step(n_frames: int, requested: int | None) -> int:
 
 
 def _decoder_overrides(args) -> dict:
-    decoder = {}
-    if args.threshold is not None:
-        if not (math.isfinite(args.threshold) and 0.0 <= args.threshold < 1.0):
-            raise InputError(None, f"--threshold must be in [0, 1), got {args.threshold}")
-        decoder["threshold"] = float(args.threshold)
-    if args.opening is not None:
-        if args.opening < 0:
-            raise InputError(None, f"--opening must be >= 0 px, got {args.opening}")
-        decoder["opening_kernel"] = int(args.opening)
-    if args.no_cut:
-        decoder["cut"] = False
-    return decoder
+    return user_settings(args.threshold, args.opening, False if args.no_cut else None,
+                         threshold_name="--threshold", opening_name="--opening")
 
 
 def _check_outputs(out: Path, csv_name: str, overwrite: bool) -> None:
@@ -242,7 +234,7 @@ def detect_to_folder(source: FrameSource, predictor, out: Path, *, decoder: dict
                                                   source=os.fspath(source.path)):
                 index, name, shape, rgb = pending.popleft()
                 stem = check_path_name(os.path.splitext(name)[0]).name
-                labels = [f"S-{i + 1}" for i in range(len(pred.points))]
+                labels = suture_labels(len(pred.points))
                 write_point_labels(staging / LABEL_DIR / f"{stem}.json", pred.points, shape)
                 submission.add(SubmissionEntry(op, video, name, pred.points))
                 table.add(name, pred.points, labels, pred.confidence)
@@ -266,7 +258,7 @@ def detect_to_folder(source: FrameSource, predictor, out: Path, *, decoder: dict
 def run(args) -> int:
     """Handler of ``heatmap-landmarks sutures``."""
     from .catalog import default_weights_key
-    from .inference import Predictor
+    from .sutures import SuturePredictor
 
     source = open_frames(args.input)
     source.probe()  # an unusable (first) frame fails here, before the model is loaded
@@ -275,7 +267,7 @@ def run(args) -> int:
     check_out(args.out, source, args.overwrite)  # before the model (and torch) is loaded
     weights = args.weights or default_weights_key("sutures")
     batch_size = args.batch_size or (1 if args.device == "cpu" else 16)
-    predictor = Predictor(weights, device=args.device, batch_size=batch_size)
+    predictor = SuturePredictor(weights, device=args.device, batch_size=batch_size)
     progress = None
     if not args.quiet:
         from tqdm import tqdm

@@ -93,6 +93,31 @@ class Geometry:
         p = np.atleast_2d(np.asarray(ras, dtype=np.float64)) - self.origin
         return np.linalg.solve(self.direction * self.spacing[None, :], p.T).T
 
+    def xy_to_ras(self, xy, k=0.0) -> np.ndarray:
+        """``(..., 2)`` pixel positions (column, row) on slice ``k`` -> ``(..., 3)`` RAS mm.
+
+        ``k`` is a number or an array that broadcasts against ``xy[..., 0]``
+        (e.g. one slice index per point). NaN (a landmark not found) stays NaN.
+
+        >>> Geometry(spacing=(2.0, 3.0, 5.0)).xy_to_ras([[1.0, 1.0], [np.nan, np.nan]], k=2).tolist()
+        [[2.0, 3.0, 10.0], [nan, nan, nan]]
+        """
+        p = np.asarray(xy, dtype=np.float64)
+        if p.shape[-1:] != (2,):
+            raise ValueError(f"expected (..., 2) pixel positions, got shape {p.shape}")
+        kk = np.broadcast_to(np.asarray(k, dtype=np.float64), p.shape[:-1])
+        ijk = np.concatenate([p, kk[..., None]], axis=-1).reshape(-1, 3)
+        return self.pixel_to_ras(ijk).reshape(p.shape[:-1] + (3,)) if ijk.size else np.zeros(p.shape[:-1] + (3,))
+
+    def ras_to_xy(self, ras) -> np.ndarray:
+        """``(..., 3)`` RAS mm -> ``(..., 2)`` fractional pixel positions (column, row); the slice index is dropped."""
+        r = np.asarray(ras, dtype=np.float64)
+        if r.shape[-1:] != (3,):
+            raise ValueError(f"expected (..., 3) RAS positions, got shape {r.shape}")
+        if not r.size:
+            return np.zeros(r.shape[:-1] + (2,))
+        return self.ras_to_pixel(r.reshape(-1, 3))[:, :2].reshape(r.shape[:-1] + (2,))
+
     # -- derived ------------------------------------------------------------
     def with_spacing(self, spacing) -> "Geometry":
         """Same origin and direction, new spacing (the pixel-(0,0,0) centre stays put)."""

@@ -25,7 +25,7 @@ from scipy.optimize import linear_sum_assignment
 
 from .fileutil import atomic_text_file
 from .errors import InputError, PathLike, refuse_overwrite
-from .heatmaps import _as_points as _points  # one home for point validation
+from .heatmaps import check_points as _points  # one home for point validation
 
 __all__ = [
     "DEFAULT_SDR_THRESHOLDS",

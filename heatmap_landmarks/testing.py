@@ -2,7 +2,7 @@
 
 :func:`make_spot_detector` saves a genuine :class:`~heatmap_landmarks.models.ResNeXtUNet`
 checkpoint (safetensors + model card, loaded by the normal
-:class:`~heatmap_landmarks.inference.Predictor`) whose weights are set by
+:class:`~heatmap_landmarks.inference.SuturePredictor`) whose weights are set by
 hand instead of trained: its heatmap is ``sigmoid(gain * (red - level))``
 pixel by pixel. Frames drawn by :func:`draw_spot_frame` (bright red discs on
 a dark red background) therefore give one heatmap blob per disc, centred on
@@ -48,10 +48,10 @@ def make_spot_detector(folder: PathLike, *, name: str = "spot_detector", gain: f
         path of the model card (``.json``).
 
     >>> import tempfile
-    >>> from heatmap_landmarks.inference import Predictor
+    >>> from heatmap_landmarks.sutures import SuturePredictor
     >>> card = make_spot_detector(tempfile.mkdtemp())
     >>> frame = draw_spot_frame((40, 70), [[20.0, 10.0], [50.0, 30.0]])
-    >>> pred = next(Predictor(card).predict_sutures([frame]))
+    >>> pred = next(SuturePredictor(card).predict_sutures([frame]))
     >>> sorted(pred.points.round(1).tolist())
     [[20.0, 10.0], [50.0, 30.0]]
     """

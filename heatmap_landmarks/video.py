@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError, PathLike
-from .pixels import unit_rgb
+from .pixels import GREY_FRAME, unit_rgb
 
 __all__ = [
     "Frame",
@@ -231,7 +231,7 @@ class VideoFrames(FrameSource):
                     break
                 where = f"{os.fspath(self.path)}#{i}"
                 if bgr.ndim == 2 or bgr.shape[2] == 1:
-                    raise _grey_error(where)
+                    raise InputError(where, GREY_FRAME)
                 rgb = unit_rgb(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), where)
                 yield Frame(i, f"{i:06d}.png", rgb, where)
                 i += 1

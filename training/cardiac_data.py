@@ -45,7 +45,7 @@ from heatmap_landmarks.preprocess import prepare_cardiac
 from .augment import augment_sample
 from .common import derive_seed
 from .config import AugmentConfig, CardiacDataConfig, parse_seed_range
-from heatmap_landmarks.segmentation import ACDC_LABELS
+from heatmap_landmarks.cardiac.segmentation import ACDC_LABELS
 
 from .datasets import (
     DatasetReport,

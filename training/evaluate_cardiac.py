@@ -5,7 +5,7 @@
     python -m training.evaluate_cardiac --weights cardiac_sax --cine-seeds 200000:200010 --blind-test --out runs/blind_sax
     python -m training.evaluate_cardiac --weights cardiac_sax --stacom /data/stacom --blind-test --out runs/stacom
 
-Every image goes through :class:`heatmap_landmarks.inference.Predictor`
+Every image goes through :class:`heatmap_landmarks.inference.CardiacPredictor`
 (preprocessing, network, decoding, inverse transform), so errors are measured
 in the *original* pixel grid of each image, and in mm with its spacing.
 
@@ -40,7 +40,8 @@ from scipy.optimize import linear_sum_assignment
 
 from heatmap_landmarks.checkpoint import ModelCard, load_card
 from heatmap_landmarks.errors import InputError, refuse_overwrite
-from heatmap_landmarks.inference import Predictor, card_rotations
+from heatmap_landmarks.inference import card_rotations
+from heatmap_landmarks.cardiac import CardiacPredictor
 from heatmap_landmarks.metrics import format_markdown_table, radial_errors, summarise_landmark_errors, write_csv
 from heatmap_landmarks.phantoms import make_cardiac_cine
 
@@ -137,7 +138,7 @@ def _num(v):
 
 
 # --------------------------------------------------------------------------- sources
-def eval_phantom(pred: Predictor, seeds: range, randomisation: str, phase: str, col: Collector, progress=None):
+def eval_phantom(pred: CardiacPredictor, seeds: range, randomisation: str, phase: str, col: Collector, progress=None):
     names = pred.names
     for n, seed in enumerate(seeds):
         s = render_phantom(pred.card.view, seed, randomisation, phase)
@@ -148,7 +149,7 @@ def eval_phantom(pred: Predictor, seeds: range, randomisation: str, phase: str, 
             progress(n + 1, len(seeds))
 
 
-def eval_cine(pred: Predictor, seeds: range, randomisation: str, n_frames: int, n_slices: int, col: Collector,
+def eval_cine(pred: CardiacPredictor, seeds: range, randomisation: str, n_frames: int, n_slices: int, col: Collector,
               timings: list, progress=None):
     view = pred.card.view
     names = pred.names
@@ -175,7 +176,7 @@ def eval_cine(pred: Predictor, seeds: range, randomisation: str, n_frames: int, 
             progress(n + 1, len(seeds))
 
 
-def eval_real(pred: Predictor, source: str, root: str, col: Collector, report: DatasetReport, rvip_root=None):
+def eval_real(pred: CardiacPredictor, source: str, root: str, col: Collector, report: DatasetReport, rvip_root=None):
     view = pred.card.view
     names = pred.names
     it = (iter_stacom_dataset(root, report=report) if source == "stacom"
@@ -199,8 +200,8 @@ def eval_real(pred: Predictor, source: str, root: str, col: Collector, report: D
         col.add(s.source, p, gt, display, s.spacing_xy, out.confidence[0])
 
 
-def benchmark(pred: Predictor, n_frames: int = 30, repeats: int = 3) -> dict:
-    """Latency of a ``n_frames`` x 256 x 256 cine through ``Predictor.predict_cardiac`` (median of ``repeats``)."""
+def benchmark(pred: CardiacPredictor, n_frames: int = 30, repeats: int = 3) -> dict:
+    """Latency of a ``n_frames`` x 256 x 256 cine through ``CardiacPredictor.predict_cardiac`` (median of ``repeats``)."""
     cine = make_cardiac_cine(0, view=pred.card.view, n_frames=n_frames, size=(256, 256), randomisation="train")
     frames, spacing = cine.frames[:, 0], cine.spacing[:2]
     pred.predict_cardiac(frames[:2], spacing, return_heatmaps=False)
@@ -214,7 +215,7 @@ def benchmark(pred: Predictor, n_frames: int = 30, repeats: int = 3) -> dict:
             "repeats": repeats, "includes": "preprocessing, network, decoding, heatmaps back to the original grid"}
 
 
-def model_size(pred: Predictor) -> dict:
+def model_size(pred: CardiacPredictor) -> dict:
     from heatmap_landmarks.models import count_parameters, estimate_flops
 
     size = tuple(pred.card.input_size)
@@ -294,7 +295,7 @@ def _run(args, argv) -> int:
     for name in ("table1.md", "summary.json"):
         refuse_overwrite(out / name, args.overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    pred = Predictor(args.weights, device=args.device, batch_size=args.batch_size, rotations=args.rotations)
+    pred = CardiacPredictor(args.weights, device=args.device, batch_size=args.batch_size, rotations=args.rotations)
     if pred.task != "cardiac":
         raise InputError(pred.weights_path, "is not a cardiac model")
     if args.record_in_card and pred.rotations != card_rotations(pred.card):

@@ -8,7 +8,7 @@ What it does (``--patient`` defaults to ``<realdata>/mnms2/001``, see
 
 1. **Reference.** MV-1 (septal) and MV-2 (lateral) of ``001_LA_ED_gt`` and
    ``001_LA_ES_gt`` (M&Ms-2 labels 1 LV, 2 myocardium, 3 RV) through
-   :func:`heatmap_landmarks.segmentation.detections_from_labels`, the core that
+   :func:`heatmap_landmarks.cardiac.segmentation.detections_from_labels`, the core that
    ``heatmap-landmarks from-segmentation --view lax --labels 3,2,1`` runs.
 2. **Which cine frames are ED and ES.** The 4-chamber cine ``001_LA_CINE`` is
    compared voxel by voxel with the ED and ES images, and their geometries are
@@ -63,7 +63,7 @@ from heatmap_landmarks.geometry import Geometry
 from heatmap_landmarks.heatmaps import smooth_over_time
 from heatmap_landmarks.io import Image, read_image
 from heatmap_landmarks.preprocess import prepare_cardiac
-from heatmap_landmarks.segmentation import MNMS2_LABELS, detections_from_labels
+from heatmap_landmarks.cardiac.segmentation import MNMS2_LABELS, detections_from_labels
 from heatmap_landmarks.testing import realdata_root
 
 NAMES = ("MV-1", "MV-2")
@@ -111,7 +111,7 @@ def mirrored(image: Image) -> Image:
 def network_heatmaps(predictor, frames: np.ndarray, spacing_xy) -> tuple[np.ndarray, object]:
     """``(T, C, h, w)`` float32 network-grid heatmaps of ``(T, H, W)`` frames, and the preprocessing transform.
 
-    The steps of :meth:`heatmap_landmarks.inference.Predictor.predict_cardiac` up to decoding: the card's
+    The steps of :meth:`heatmap_landmarks.cardiac.CardiacPredictor.predict_cardiac` up to decoding: the card's
     preprocessing of the whole stack at once, forward passes in batches with its test-time rotations.
     """
     card = predictor.card
@@ -121,7 +121,7 @@ def network_heatmaps(predictor, frames: np.ndarray, spacing_xy) -> tuple[np.ndar
                                      percentiles=(norm.get("low", 1.0), norm.get("high", 99.0)))
     out = []
     for start in range(0, net.shape[0], predictor.batch_size):
-        out.append(predictor._forward_rotated(net[start:start + predictor.batch_size, None]))
+        out.append(predictor.forward_averaged(net[start:start + predictor.batch_size, None]))
     return np.concatenate(out, axis=0), transform
 
 
@@ -133,12 +133,11 @@ def decode_frames(predictor, heatmaps: np.ndarray, transform, shape_hw) -> tuple
     their neighbours here (``detect_cardiac`` does that); the shipped LAX card has one channel per landmark.
     """
     names = predictor.names
-    decoder = dict(predictor.card.decoder or {})
     height, width = shape_hw
     points = np.full((heatmaps.shape[0], len(names), 2), np.nan)
     conf = np.zeros((heatmaps.shape[0], len(names)))
     for t, hm in enumerate(heatmaps):
-        p, c = predictor._decode_cardiac(hm, names, decoder)
+        p, c = predictor.decoder.decode(hm)
         p = transform.to_original(p)
         outside = ~((p[:, 0] >= -0.5) & (p[:, 0] <= width - 0.5) & (p[:, 1] >= -0.5) & (p[:, 1] <= height - 0.5))
         p[outside] = np.nan

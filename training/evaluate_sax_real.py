@@ -9,7 +9,7 @@ Every stack (one patient, one phase) goes through the product's own path,
 :func:`heatmap_landmarks.cardiac.detect_cardiac` (preprocessing, network,
 decoding, naming of RV insertions and of BCA/ACA), with the file's geometry.
 Reference points come from the masks, named as ``from-segmentation`` names them
-(:func:`heatmap_landmarks.segmentation.detections_from_labels`): on ACDC with
+(:func:`heatmap_landmarks.cardiac.segmentation.detections_from_labels`): on ACDC with
 anterior up in the array (its headers carry no orientation); on M&Ms-2 from the
 real patient geometry, by the insertions' turn around the LV. Errors are in mm of the original pixels.
 
@@ -39,7 +39,7 @@ import numpy as np
 
 from heatmap_landmarks.errors import InputError, refuse_overwrite
 from heatmap_landmarks.io import read_image
-from heatmap_landmarks.segmentation import (
+from heatmap_landmarks.cardiac.segmentation import (
     ACDC_LABELS,
     ANTERIOR_UP,
     MNMS2_LABELS,
@@ -232,11 +232,11 @@ def report_markdown(title: str, s: dict) -> str:
 def _reference_points(mask, labels, anterior_xy, source) -> list:
     """Per-slice :class:`SegmentationPoints` of a mask stack, named as ``from-segmentation`` names them.
 
-    :func:`~heatmap_landmarks.segmentation.detections_from_labels` is the one home of that naming: with
+    :func:`~heatmap_landmarks.cardiac.segmentation.detections_from_labels` is the one home of that naming: with
     ``anterior_xy`` None the header's orientation decides (oriented stacks by the insertions' turn round the
     LV, which M&Ms-2's turned header cannot swap), else that stated in-plane direction (ACDC: up).
     """
-    from heatmap_landmarks.segmentation import SegmentationPoints, detections_from_labels
+    from heatmap_landmarks.cardiac.segmentation import SegmentationPoints, detections_from_labels
 
     det = detections_from_labels(lambda t: (np.rint(mask.array).astype(np.int64), mask.geometry), 1, view="sax",
                                  labels=labels, anterior_xy=anterior_xy, source=source)
@@ -320,7 +320,7 @@ def _run(args, argv) -> int:
     summary = scores.summary()
     summary.update({"weights": args.weights, "data": data, "rotations": args.rotations,
                     "seconds": round(time.perf_counter() - t0, 1),
-                    "reference": "landmarks from the expert masks (heatmap_landmarks.segmentation)",
+                    "reference": "landmarks from the expert masks (heatmap_landmarks.cardiac.segmentation)",
                     "command": "python -m training.evaluate_sax_real " + " ".join(argv if argv is not None
                                                                                   else sys.argv[1:])})
     out.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Evaluate suture weights: matched precision / sensitivity / F1 per surgery-level fold.
 
-Runs the shipped inference path (:meth:`heatmap_landmarks.inference.Predictor.predict_sutures`,
+Runs the shipped inference path (:meth:`heatmap_landmarks.inference.SuturePredictor.predict_sutures`,
 i.e. the card's normalisation and decoder) on phantom frames and/or an AdaptOR
 tree, matches predictions to the truth within 6 px (closest pairs first,
 one-to-one: :func:`heatmap_landmarks.metrics.match_points`), pools TP/FP/FN
@@ -53,7 +53,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from heatmap_landmarks.errors import InputError, refuse_overwrite
-from heatmap_landmarks.heatmaps import decode_sutures
+from heatmap_landmarks.sutures.decode import decode_sutures
 from heatmap_landmarks.metrics import DetectionCounts, match_points, pooled_detection_scores, write_csv
 from heatmap_landmarks.phantoms.endoscopic_v2 import DISTRACTOR_NAMES, ENDOSCOPE_OVERLAY_BOX
 from heatmap_landmarks.testing import realdata_root
@@ -187,7 +187,7 @@ def format_table(results: Sequence[FoldResult], pooled: DetectionCounts, title: 
 # --------------------------------------------------------------------------- prediction
 def predict_points(predictor, frames: Iterable[Frame], *, decoder: dict | None = None,
                    progress=None) -> list[np.ndarray]:
-    """Points ``(M, 2)`` per frame through ``Predictor.predict_sutures`` (heatmaps not kept)."""
+    """Points ``(M, 2)`` per frame through ``SuturePredictor.predict_sutures`` (heatmaps not kept)."""
     frames = list(frames)
     preds = predictor.predict_sutures((f.image for f in frames), return_heatmaps=False, decoder=decoder,
                                       progress=progress, total=len(frames))
@@ -680,7 +680,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args) -> int:
     import torch
 
-    from heatmap_landmarks.inference import Predictor
+    from heatmap_landmarks.sutures import SuturePredictor
 
     from .common import progress_bar
 
@@ -689,7 +689,7 @@ def _run(args) -> int:
     if args.real is not None:
         if args.phantom_seeds or args.adaptor_root:
             raise InputError(None, "--real evaluates the real frames only; leave out --phantom-seeds/--adaptor-root")
-        predictor = Predictor(args.weights, device=args.device, batch_size=args.batch_size)
+        predictor = SuturePredictor(args.weights, device=args.device, batch_size=args.batch_size)
         run_real(predictor, args.real, args.out, radius=args.radius, overwrite=args.overwrite, quiet=args.quiet)
         log.info("wrote %s", args.out)
         return 0
@@ -697,7 +697,7 @@ def _run(args) -> int:
     for path in outputs:
         refuse_overwrite(path, args.overwrite)
     os.makedirs(args.out, exist_ok=True)
-    predictor = Predictor(args.weights, device=args.device, batch_size=args.batch_size)
+    predictor = SuturePredictor(args.weights, device=args.device, batch_size=args.batch_size)
     frames, description = load_frames(args)
     log.info("evaluating %s on %s", predictor.weights_path, description)
     bar = progress_bar(total=len(frames), desc="frames", enabled=not args.quiet)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from heatmap_landmarks.io import read_image
-from heatmap_landmarks.segmentation import MNMS2_LABELS, anterior_direction_xy, sax_landmarks_from_labels
+from heatmap_landmarks.cardiac.segmentation import MNMS2_LABELS, anterior_direction_xy, sax_landmarks_from_labels
 
 COLOURS = {"RVI-1": (255, 60, 60), "RVI-2": (60, 255, 60), "LVC": (80, 160, 255), "BCA": (80, 160, 255),
            "ACA": (80, 160, 255)}

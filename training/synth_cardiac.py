@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from heatmap_landmarks.segmentation import LabelValues
+from heatmap_landmarks.cardiac.segmentation import LabelValues
 
 #: Class of pixels outside the scan (network-grid padding).
 OUTSIDE = 255

@@ -44,7 +44,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -54,7 +53,8 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler, Sequential
 from heatmap_landmarks.checkpoint import ModelCard, load_card, load_checkpoint, save_checkpoint, weights_mismatch
 from heatmap_landmarks.errors import InputError
 from heatmap_landmarks.heatmaps import SIGMA2_SEVERAL, SIGMA2_SINGLE
-from heatmap_landmarks.inference import Predictor, average_quarter_turns
+from heatmap_landmarks.inference import average_quarter_turns
+from heatmap_landmarks.cardiac import CardiacDecoder
 from heatmap_landmarks.losses import discriminator_loss, generator_loss
 from heatmap_landmarks.models import (
     CardiacGenerator,
@@ -230,14 +230,16 @@ def decode_batch(heatmaps: np.ndarray, names: list, mode: str, view: str, decode
                  spacing_mm: float = 1.4) -> tuple:
     """``(B, K, H, W)`` clipped heatmaps -> ``(B, L, 2)`` network points and ``(B, L)`` confidences.
 
-    Uses the Predictor's own decoding method, so validation decodes exactly as the shipped inference path.
+    Uses the product's :class:`~heatmap_landmarks.cardiac.CardiacDecoder`, so validation decodes exactly as
+    the shipped inference path. ``decoder``: the card's decoder settings (``rotations`` is not one of them).
     ``spacing_mm``: the network grid's pixel size (distances in the decoder settings are in mm).
     """
-    shim = SimpleNamespace(card=SimpleNamespace(heatmap_mode=mode, view=view, input_spacing_mm=spacing_mm))
+    settings = {k: v for k, v in decoder.items() if k != "rotations"}
+    dec = CardiacDecoder(names=names, heatmap_mode=mode, view=view, grid_spacing_mm=spacing_mm, **settings)
     out_p = np.full((len(heatmaps), len(names), 2), np.nan, np.float32)
     out_c = np.zeros((len(heatmaps), len(names)), np.float32)
     for b, hm in enumerate(heatmaps):
-        out_p[b], out_c[b] = Predictor._decode_cardiac(shim, hm, names, decoder)
+        out_p[b], out_c[b] = dec.decode(hm)
     return out_p, out_c
 
 
@@ -245,7 +247,7 @@ def decode_batch(heatmaps: np.ndarray, names: list, mode: str, view: str, decode
 def predict_heatmaps(gen, items, ctx: DistContext, batch_size: int, amp: bool, rotations: int = 1) -> np.ndarray:
     """Generator outputs ``(N, K, H, W)`` float32 clipped to [0, 1] for un-augmented items (eval mode).
 
-    ``rotations``: test-time quarter-turn averaging, as ``Predictor(rotations=...)``.
+    ``rotations``: test-time quarter-turn averaging, as ``CardiacPredictor(rotations=...)``.
     """
     model = unwrap(gen)
     was = model.training

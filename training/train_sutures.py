@@ -90,7 +90,7 @@ class SutureTrainConfig:
             soft Dice loss nearly flat for the first hundreds of steps. null = 0.
         train: list of data sources (see :func:`training.suture_data.source_from_spec`).
         val: sources for validation (full frames, no augmentation).
-        test: named held-out sets evaluated through ``Predictor`` at the end,
+        test: named held-out sets evaluated through ``SuturePredictor`` at the end,
             ``{"name": ..., "domain": "intraop", ...source keys}``; recorded in the card's metrics.
         augment: :class:`AugmentConfig` fields (``crop`` speeds up CPU training).
         batch_size: frames per optimiser step per process.
@@ -260,7 +260,7 @@ def _frames(specs: Sequence[dict]):
 
 def validate(model, frames, decoder: dict, ctx, batch_size: int) -> tuple[dict, list]:
     """Pooled detection scores of ``frames`` with ``decoder``; returns (scores, heatmaps)."""
-    from heatmap_landmarks.heatmaps import decode_sutures
+    from heatmap_landmarks.sutures.decode import decode_sutures
 
     heat = heatmaps_of(unwrap(model), [f.image for f in frames], mean=IMAGENET_MEAN, std=IMAGENET_STD,
                        device=ctx.device, batch_size=batch_size)
@@ -419,9 +419,9 @@ def _train(cfg, ctx, out: Path, log, resume, export, overwrite, quiet) -> dict:
 
 def _finish(cfg, out, log, ctx, val_frames, input_size, best, step, train_minutes, counts, params, flops,
             export, overwrite, reason, seconds) -> dict:
-    """Tune the decoder on validation frames, evaluate held-out sets through Predictor, write the card."""
+    """Tune the decoder on validation frames, evaluate held-out sets through SuturePredictor, write the card."""
     from heatmap_landmarks.checkpoint import load_checkpoint
-    from heatmap_landmarks.inference import Predictor
+    from heatmap_landmarks.sutures import SuturePredictor
 
     model, card = load_checkpoint(out / "best.json", device=str(ctx.device))
     heat = heatmaps_of(model, [f.image for f in val_frames], mean=IMAGENET_MEAN, std=IMAGENET_STD,
@@ -440,7 +440,7 @@ def _finish(cfg, out, log, ctx, val_frames, input_size, best, step, train_minute
     }
     card = make_card(cfg, model, decoder, metrics, input_size)
     save_checkpoint(model, card, out / "model", overwrite=True)
-    predictor = Predictor(out / "model.json", device=str(ctx.device), batch_size=cfg.batch_size)
+    predictor = SuturePredictor(out / "model.json", device=str(ctx.device), batch_size=cfg.batch_size)
     tables = []
     for spec in cfg.test:
         frames = _frames([spec])

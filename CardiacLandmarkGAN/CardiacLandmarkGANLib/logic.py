@@ -24,12 +24,12 @@ from heatmap_landmarks import mrml
 from heatmap_landmarks.cardiac import (
     VIEW_CHOICES,
     CardiacDetections,
-    PredictorCache,
     choose_view,
     detect_cardiac,
     load_predictors,
 )
 from heatmap_landmarks.errors import InputError
+from heatmap_landmarks.inference import PredictorCache
 from heatmap_landmarks.geometry import Geometry
 from heatmap_landmarks.mrml.module_logic import CancelWhenGone, Progress, SceneTransaction, logic_base_class
 from heatmap_landmarks.mrml.scene import add_new_node

@@ -31,7 +31,10 @@ from heatmap_landmarks.adaptor_json import SubmissionEntry, read_reference_point
     write_suture_csv
 from heatmap_landmarks.errors import InputError
 from heatmap_landmarks.geometry import Geometry
+from heatmap_landmarks.inference import DEVICES, PredictorCache
 from heatmap_landmarks.pixels import unit_rgb
+from heatmap_landmarks.sutures.decode import user_settings
+from heatmap_landmarks.sutures.names import suture_labels
 from heatmap_landmarks.mrml.module_logic import CancelWhenGone, Progress, SceneTransaction, logic_base_class
 from heatmap_landmarks.mrml.scene import module_logic
 from heatmap_landmarks.mrml.video import FrameInput, VolumeSequenceBuilder, iter_sequence_volumes, resolve_frame_input
@@ -43,7 +46,6 @@ FP_COLOR = (0.95, 0.1, 0.1)
 FN_COLOR = (1.0, 0.85, 0.0)
 #: Heatmap values below this are not drawn in the overlay (display only; detection uses its own threshold).
 OVERLAY_DISPLAY_THRESHOLD = 0.05
-DEVICES = ("cpu", "cuda", "auto")
 
 
 @dataclass(eq=False)
@@ -149,16 +151,6 @@ def _safe_name(name: str) -> str:
     return cleaned or "frame"
 
 
-def _pixels_to_ras(geometry: Geometry, points: np.ndarray) -> np.ndarray:
-    p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    return geometry.pixel_to_ras(np.column_stack([p, np.zeros(len(p))])).reshape(-1, 3)
-
-
-def _ras_to_pixels(geometry: Geometry, ras: np.ndarray) -> np.ndarray:
-    r = np.asarray(ras, dtype=np.float64).reshape(-1, 3)
-    return geometry.ras_to_pixel(r)[:, :2].reshape(-1, 2) if len(r) else np.zeros((0, 2))
-
-
 class SutureDetectionLogic(logic_base_class()):
     """Detect suture entry points on endoscopic frames or videos, compare with ground truth, export.
 
@@ -174,15 +166,14 @@ class SutureDetectionLogic(logic_base_class()):
     def __init__(self):
         super().__init__()
         self._progress = Progress()
-        self._predictors: dict = {}
+        self._predictors = PredictorCache(max_items=1)  # one model in memory at a time
         self.lastResult: SutureDetectionResult | None = None
         self.overlayOpacity = 0.6
 
     # -- model ---------------------------------------------------------------
     def predictor(self, weights=None, device: str = "cpu", batchSize: int = 4):
-        """The :class:`~heatmap_landmarks.inference.Predictor` for these settings (loaded once, then cached)."""
-        from heatmap_landmarks.catalog import resolve_weights
-        from heatmap_landmarks.inference import Predictor
+        """The :class:`~heatmap_landmarks.sutures.SuturePredictor` for these settings (loaded once, then cached)."""
+        from heatmap_landmarks.sutures import SuturePredictor
 
         if device not in DEVICES:
             raise InputError(None, f"device must be one of {', '.join(DEVICES)}, got {device!r}")
@@ -191,15 +182,8 @@ class SutureDetectionLogic(logic_base_class()):
         if weights is not None and not os.fspath(weights).strip():
             raise InputError(None, "no weights file chosen: pick a model card (.json) or .safetensors file, "
                                    "or use the shipped demo weights")
-        path = resolve_weights("sutures" if weights is None else weights)
-        key = (os.path.realpath(path), os.path.getmtime(path), device, int(batchSize))
-        if key not in self._predictors:
-            self._predictors.clear()  # one model in memory at a time
-            predictor = Predictor(path, device=device, batch_size=int(batchSize))
-            if predictor.task != "sutures":
-                raise InputError(path, f"is a '{predictor.task}' model; pick suture weights")
-            self._predictors[key] = predictor
-        return self._predictors[key]
+        return self._predictors.get("sutures" if weights is None else weights, device=device,
+                                    batch_size=int(batchSize), factory=SuturePredictor)
 
     # -- progress / cancel ---------------------------------------------------
     def cancel(self) -> None:
@@ -212,16 +196,8 @@ class SutureDetectionLogic(logic_base_class()):
     # -- detection -----------------------------------------------------------
     @staticmethod
     def decoderSettings(threshold=None, openingKernel: int = 3, cut: bool = True) -> dict:
-        """Validated decoding overrides for :meth:`Predictor.predict_sutures` (threshold None = Otsu)."""
-        if isinstance(openingKernel, bool) or not isinstance(openingKernel, (int, np.integer)) or openingKernel < 0:
-            raise InputError(None, f"opening kernel must be a whole number of pixels >= 0, got {openingKernel!r}")
-        decoder = {"opening_kernel": int(openingKernel), "cut": bool(cut)}
-        if threshold is not None:
-            t = float(threshold)
-            if not (math.isfinite(t) and 0.0 <= t < 1.0):
-                raise InputError(None, f"heatmap threshold must be in [0, 1), got {threshold!r}")
-            decoder["threshold"] = t
-        return decoder
+        """Validated decoding overrides for :meth:`SuturePredictor.predict_sutures` (threshold None = Otsu)."""
+        return user_settings(threshold, openingKernel, cut)
 
     def detect(self, inputNode, weights=None, device: str = "cpu", threshold=None, openingKernel: int = 3,
                cut: bool = True, batchSize: int = 4, wholeSequence: bool = True, showResults: bool = True,
@@ -283,8 +259,8 @@ class SutureDetectionLogic(logic_base_class()):
         name = frames.name
         heatmap = mrml.mark_heatmap(mrml.volume_node_from_array(prediction.heatmap[None], geometry,
                                                                 f"{name} suture heatmap"))
-        labels = [f"S-{i + 1}" for i in range(len(prediction.points))]
-        points = mrml.create_fiducials(_pixels_to_ras(geometry, prediction.points), labels, name=f"{name} sutures",
+        labels = suture_labels(len(prediction.points))
+        points = mrml.create_fiducials(geometry.xy_to_ras(prediction.points), labels, name=f"{name} sutures",
                                        confidences=prediction.confidence, color=DETECTION_COLOR)
         frame_name = f"{_safe_name(name)}.png"
         table = mrml.table_from_rows({"frame": [frame_name], "sutures": [len(labels)]}, f"{name} suture counts")
@@ -313,8 +289,8 @@ class SutureDetectionLogic(logic_base_class()):
                 should_cancel=self._progress.should_cancel, return_heatmaps=keepHeatmaps)):
             if heatmaps is not None:
                 heatmaps.append(prediction.heatmap[None], geometries[t])
-            points_per_item.append(_pixels_to_ras(geometries[t], prediction.points))
-            labels_per_item.append([f"S-{i + 1}" for i in range(len(prediction.points))])
+            points_per_item.append(geometries[t].xy_to_ras(prediction.points))
+            labels_per_item.append(suture_labels(len(prediction.points)))
             confidences.append(prediction.confidence)
         self._progress.check()  # the scene may have closed, or the input gone, during the last progress report
         heatmap_proxy = heatmaps.attach(browser) if heatmaps is not None else None
@@ -361,7 +337,7 @@ class SutureDetectionLogic(logic_base_class()):
         out = []
         for (ras, labels, descriptions), geometry in zip(items, result.frameGeometries):
             keep = ~np.isnan(ras).any(axis=1)
-            pixels = _ras_to_pixels(geometry, ras[keep])
+            pixels = geometry.ras_to_xy(ras[keep])
             confidence = np.array([mrml.parse_confidence(d) for d, k in zip(descriptions, keep) if k], np.float64)
             out.append((pixels, [label for label, k in zip(labels, keep) if k], confidence))
         return out
@@ -432,7 +408,7 @@ class SutureDetectionLogic(logic_base_class()):
                 counts = counts + frame_counts
                 per_frame.append({"frame": name, "tp": frame_counts.tp, "fp": frame_counts.fp, "fn": frame_counts.fn})
             for key, (pts, labs) in found.items():
-                classes[key][0].append(_pixels_to_ras(geometry, np.asarray(pts, np.float64).reshape(-1, 2)))
+                classes[key][0].append(geometry.xy_to_ras(np.asarray(pts, np.float64).reshape(-1, 2)))
                 classes[key][1].append(list(labs))
 
         scene = mrml.ensure_scene()

@@ -6,12 +6,12 @@ Measures, on this machine, and prints a Markdown table for the README:
 
 * model latency per frame for a 30-frame 256x256 cine (forward only, in batches of
   ``--batch-size``, the CLI's default 8), median of repeats;
-* inference + post-processing for the same cine through ``Predictor`` (what the
+* inference + post-processing for the same cine through ``CardiacPredictor`` (what the
   target "<= 1.5 s on 2 cores" is about), median of repeats, with the card's own
   test-time rotations and, in the same run, with 1, 2 and 4 rotations;
 * end-to-end CLI wall time (``heatmap-landmarks cardiac`` in a fresh process,
   imports and file writing included) on a 30-frame NIfTI cine;
-* peak resident memory of ``Predictor`` over a 30-frame x 12-slice cine, in a
+* peak resident memory of ``CardiacPredictor`` over a 30-frame x 12-slice cine, in a
   fresh process (``ru_maxrss``), streaming one 12-slice volume at a time;
 * FLOPs per frame and the achieved GFLOP/s, as a fraction of the dense 3x3
   conv throughput measured on the same machine in the same run.
@@ -71,11 +71,11 @@ def phantom_cine(n_frames: int, n_slices: int, seed: int = 7):
 MEMORY_PROBE = r"""
 import resource, sys, numpy as np, torch
 torch.set_num_threads(int(sys.argv[3]))
-from heatmap_landmarks.inference import Predictor
+from heatmap_landmarks.cardiac import CardiacPredictor
 from heatmap_landmarks.phantoms import make_cardiac_cine
 cine = make_cardiac_cine(11, view="sax", n_frames=30, n_slices=12, size=(256, 256))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-p = Predictor(sys.argv[1], device=sys.argv[2], batch_size=12)
+p = CardiacPredictor(sys.argv[1], device=sys.argv[2], batch_size=12)
 for t in range(cine.frames.shape[0]):  # one 12-slice volume at a time, as the Logic streams a cine
     pred = p.predict_cardiac(cine.frames[t], cine.spacing[:2])
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -96,12 +96,13 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from heatmap_landmarks.inference import Predictor, select_device
+    from heatmap_landmarks.inference import select_device
+    from heatmap_landmarks.cardiac import CardiacPredictor
     from heatmap_landmarks.io import write_image
     from heatmap_landmarks.models import estimate_flops
 
     device = select_device(args.device)
-    predictor = Predictor(args.weights, device=args.device, batch_size=args.batch_size)
+    predictor = CardiacPredictor(args.weights, device=args.device, batch_size=args.batch_size)
     cine = phantom_cine(30, 1)
     frames = cine.frames[:, 0]  # (30, 256, 256)
     spacing = cine.spacing[:2]
@@ -115,7 +116,7 @@ def main(argv=None) -> int:
 
     def forward():
         for start in range(0, len(batch), args.batch_size):
-            predictor._forward(batch[start:start + args.batch_size])
+            predictor.forward(batch[start:start + args.batch_size])
         if device.type == "cuda":
             torch.cuda.synchronize()
 
@@ -123,7 +124,7 @@ def main(argv=None) -> int:
     t_pipeline = median_time(lambda: predictor.predict_cardiac(frames, spacing), args.repeats)
     t_rotations = {}
     for r in (1, 2, 4):
-        rotated = Predictor(args.weights, device=args.device, batch_size=args.batch_size, rotations=r)
+        rotated = CardiacPredictor(args.weights, device=args.device, batch_size=args.batch_size, rotations=r)
         t_rotations[r] = median_time(lambda: rotated.predict_cardiac(frames, spacing), args.repeats)
     conv_gflops = conv_throughput_gflops(torch, device, args.repeats)
     achieved = flops * 30 / t_forward / 1e9

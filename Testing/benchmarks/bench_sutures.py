@@ -126,13 +126,13 @@ def run_pipeline(predictor, video: Path, keep_heatmaps: bool = False):
 
 
 def speed_table(card: str, video: Path, devices, batch_sizes, repeats: int) -> list[dict]:
-    from heatmap_landmarks.heatmaps import decode_sutures
-    from heatmap_landmarks.inference import Predictor
+    from heatmap_landmarks.sutures.decode import decode_sutures
+    from heatmap_landmarks.sutures import SuturePredictor
 
     rows = []
     for device in devices:
         for batch in batch_sizes:
-            predictor = Predictor(card, device=device, batch_size=batch)
+            predictor = SuturePredictor(card, device=device, batch_size=batch)
             _, n, _, heatmaps = run_pipeline(predictor, video, keep_heatmaps=True)  # warm-up (and heatmaps to decode)
             times = []
             for _ in range(repeats):
@@ -155,12 +155,12 @@ def stream_child(args) -> None:
     import torch
 
     from heatmap_landmarks.cli_sutures import detect_to_folder
-    from heatmap_landmarks.inference import Predictor
+    from heatmap_landmarks.sutures import SuturePredictor
     from heatmap_landmarks.video import open_frames
 
     torch.set_num_threads(args.threads)
     source = open_frames(args.stream_video)
-    predictor = Predictor(args.stream_weights, device=args.stream_device, batch_size=args.stream_batch)
+    predictor = SuturePredictor(args.stream_weights, device=args.stream_device, batch_size=args.stream_batch)
     samples = [(0, rss_mib())]  # model loaded, nothing read yet
 
     class Sampler:

@@ -5,8 +5,8 @@ Two label sources (``labels=``):
 * ``"gt"`` (the ACDC training set as published): ``patientXXX_frameYY_gt.nii.gz``
   masks (0 background, 1 RV cavity, 2 LV myocardium, 3 LV cavity). RVI-1, RVI-2
   and LVC of every slice come from
-  :func:`heatmap_landmarks.segmentation.sax_landmarks_from_labels`, with anterior
-  up in the array (:data:`~heatmap_landmarks.segmentation.ANTERIOR_UP`; ACDC's
+  :func:`heatmap_landmarks.cardiac.segmentation.sax_landmarks_from_labels`, with anterior
+  up in the array (:data:`~heatmap_landmarks.cardiac.segmentation.ANTERIOR_UP`; ACDC's
   headers carry no scanner orientation, and its slices are stored in the display
   orientation). A landmark the masks do not give is *absent* (known), not unknown:
   ``absent_known`` is True and training supervises its channel as empty.
@@ -45,7 +45,7 @@ from scipy import ndimage
 from heatmap_landmarks.errors import InputError, PathLike
 from heatmap_landmarks.geometry import Geometry
 from heatmap_landmarks.io import read_image
-from heatmap_landmarks.segmentation import ACDC_LABELS, ANTERIOR_UP, sax_landmarks_from_labels
+from heatmap_landmarks.cardiac.segmentation import ACDC_LABELS, ANTERIOR_UP, sax_landmarks_from_labels
 from .common import LandmarkSample
 from .report import DatasetReport
 

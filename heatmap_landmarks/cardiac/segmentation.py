@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = [
     "ACDC_LABELS",
@@ -410,9 +410,9 @@ def detections_from_labels(volume_at, n_times: int, *, view: str = "sax", labels
     >>> det.notes[0][:40]
     'the label map has no patient orientation'
     """
-    from .cardiac import (LAX_NAMES, MIN_SLICE_AXIS_S, SAX_NAMES, CardiacDetections, _sax_labels,
-                          apex_direction, has_patient_orientation, name_rv_insertions,
-                          stack_basal_end)
+    from .names import (LAX_NAMES, MIN_SLICE_AXIS_S, SAX_NAMES, apex_direction, has_patient_orientation,
+                        name_rv_insertions, sax_labels, stack_basal_end)
+    from .pipeline import CardiacDetections
 
     if view not in ("sax", "lax"):
         raise InputError(None, f"view must be 'sax' or 'lax', got {view!r}")
@@ -461,10 +461,7 @@ def detections_from_labels(volume_at, n_times: int, *, view: str = "sax", labels
                 reasons.setdefault(why, []).append(name)
             for why, which in reasons.items():
                 absent.setdefault(("/".join(which), why), []).append((t, z))
-        ijk = np.concatenate([points[t].astype(np.float64),
-                              np.broadcast_to(np.arange(vol.shape[0], dtype=np.float64)[:, None, None],
-                                              points.shape[1:3] + (1,))], axis=-1)
-        ras[t] = geometry.pixel_to_ras(ijk.reshape(-1, 3)).reshape(ras.shape[1:])
+        ras[t] = geometry.xy_to_ras(points[t], k=np.arange(vol.shape[0])[:, None])
     missing = [f"{what} {value}" for what, value in (("RV", labels.rv), ("myocardium", labels.myo),
                                                        ("LV cavity", labels.lv)) if value not in seen]
     if missing:
@@ -501,7 +498,7 @@ def detections_from_labels(volume_at, n_times: int, *, view: str = "sax", labels
             notes.append(f"check the header's orientation: in its patient coordinates the RV lies posterior to the "
                          f"LV on {behind} of {len(rv_side_a)} slices, which is anatomically reversed (a header whose "
                          f"R and A axes are negated, e.g. LPS coordinates stored as RAS, does this); {then}")
-        display = _sax_labels(points, names, basal_end or 0)
+        display = sax_labels(points, names, basal_end or 0)
     else:
         display = np.empty(points.shape[:3], dtype=object)
         display[...] = np.asarray(names, dtype=object)[None, None, :]
