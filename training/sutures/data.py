@@ -36,7 +36,6 @@ draws the single-channel target (:func:`heatmap_landmarks.heatmaps.encode_heatma
 """
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ import cv2
 import numpy as np
 import torch
 
+from heatmap_landmarks.adaptor_json import write_point_labels
 from heatmap_landmarks.errors import InputError, refuse_overwrite
 from heatmap_landmarks.heatmaps import encode_heatmap
 from heatmap_landmarks.phantoms.endoscopic import make_suture_frame
@@ -351,19 +351,12 @@ def write_frame_png(path: str, image: np.ndarray, *, overwrite: bool = False) ->
     _write_atomic(path, buf.tobytes())
 
 
-def write_point_labels(path: str, points: np.ndarray, shape, *, overwrite: bool = False) -> None:
-    """Write an AdaptOR ``point_labels`` JSON (``points`` + ``imageHeight``/``imageWidth``), atomically."""
-    refuse_overwrite(path, overwrite)
-    data = {"points": [{"x": round(float(x), 4), "y": round(float(y), 4)} for x, y in np.asarray(points)],
-            "imageHeight": int(shape[0]), "imageWidth": int(shape[1])}
-    _write_atomic(path, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
-
-
 def export_phantom_adaptor(root, source: PhantomSource, *, overwrite: bool = False) -> int:
     """Write a phantom source as an AdaptOR tree ``root/<seed group>/<domain>/{images,point_labels}/``.
 
     Frames are 8-bit PNGs named ``<seed>.png`` (like the challenge's frames);
-    labels carry the exact points. Returns the number of frames written.
+    labels carry the exact points, written by :func:`heatmap_landmarks.adaptor_json.write_point_labels`
+    (the product's writer, 4 decimals). Returns the number of frames written.
     Refuses to overwrite existing files unless ``overwrite``.
     """
     root = os.fspath(root)
