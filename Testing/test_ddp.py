@@ -58,9 +58,9 @@ def test_cardiac_ddp_ranks_agree_and_resume_continues_the_run(tmp_path):
     cfg = tmp_path / "cardiac.json"
     cfg.write_text(json.dumps(CARDIAC))
     common = ["--config", str(cfg), "--no-progress", "--quiet"]
-    _torchrun("training.train_cardiac", *common, "--out", str(tmp_path / "a"), "--max-steps", "6")
-    _torchrun("training.train_cardiac", *common, "--out", str(tmp_path / "b"), "--max-steps", "4")
-    _torchrun("training.train_cardiac", *common, "--out", str(tmp_path / "b"), "--max-steps", "6", "--resume")
+    _torchrun("training.cardiac.train", *common, "--out", str(tmp_path / "a"), "--max-steps", "6")
+    _torchrun("training.cardiac.train", *common, "--out", str(tmp_path / "b"), "--max-steps", "4")
+    _torchrun("training.cardiac.train", *common, "--out", str(tmp_path / "b"), "--max-steps", "6", "--resume")
     a, b = _digests(tmp_path / "a"), _digests(tmp_path / "b")
     assert len(a) == 2 and a[0] == a[1]          # both ranks hold the same weights
     assert b == a                                # stopped at 4 and resumed to 6 = 6 in one go
@@ -71,10 +71,10 @@ def test_cardiac_ddp_ranks_agree_and_resume_continues_the_run(tmp_path):
 def test_sutures_ddp_ranks_agree_and_resume_continues_the_run(tmp_path):
     for name, steps in (("a", 4), ("b", 3)):  # b stops between two validations
         (tmp_path / f"{name}.json").write_text(json.dumps(_sutures(tmp_path / name, steps)))
-    _torchrun("training.train_sutures", "--config", str(tmp_path / "a.json"), "--quiet")
-    _torchrun("training.train_sutures", "--config", str(tmp_path / "b.json"), "--quiet")
+    _torchrun("training.sutures.train", "--config", str(tmp_path / "a.json"), "--quiet")
+    _torchrun("training.sutures.train", "--config", str(tmp_path / "b.json"), "--quiet")
     (tmp_path / "b.json").write_text(json.dumps(_sutures(tmp_path / "b", 4)))
-    _torchrun("training.train_sutures", "--config", str(tmp_path / "b.json"), "--resume", "auto", "--quiet")
+    _torchrun("training.sutures.train", "--config", str(tmp_path / "b.json"), "--resume", "auto", "--quiet")
     a, b = _digests(tmp_path / "a"), _digests(tmp_path / "b")
     assert len(a) == 2 and a[0] == a[1]
     assert b == a

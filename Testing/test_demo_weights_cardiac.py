@@ -4,7 +4,7 @@
 checked on them in ``test_demo_weights_sax_real.py``; the phantom-only short-axis
 model stays in the catalogue as ``cardiac_sax_phantom``.)
 
-``training.evaluate_cardiac --record-in-card demo_check`` stored, in each card,
+``training.cardiac.evaluate --record-in-card demo_check`` stored, in each card,
 the errors of the weights on a small held-out phantom set (12 seeds of the
 test range, ``wide`` randomisation, never used in training or for choosing the
 decoder). This test recomputes them through :class:`heatmap_landmarks.inference.CardiacPredictor`.
@@ -26,8 +26,8 @@ import heatmap_landmarks
 from heatmap_landmarks.checkpoint import load_card
 from heatmap_landmarks.cardiac import CardiacPredictor
 from heatmap_landmarks.metrics import radial_errors
-from training.cardiac_data import render_phantom
-from training.config import parse_seed_range
+from training.cardiac.data import render_phantom
+from training.common.config import parse_seed_range
 
 torch.set_num_threads(1)
 WEIGHTS = Path(heatmap_landmarks.__file__).resolve().parent / "weights"

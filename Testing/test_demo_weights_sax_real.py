@@ -1,6 +1,6 @@
 """The shipped short-axis weights reach, on real ACDC validation patients, the accuracy recorded in their card.
 
-``training.evaluate_sax_real --part val --record-in-card real_acdc_val`` stored the
+``training.cardiac.evaluate_sax_real --part val --record-in-card real_acdc_val`` stored the
 result of the shipped card on the validation patients of its training config (never
 trained on; used to choose the checkpoint and the decoder). This test recomputes it
 through the product path (:func:`heatmap_landmarks.cardiac.detect_cardiac`) and
@@ -37,7 +37,7 @@ def test_shipped_sax_weights_reach_their_recorded_real_accuracy():
     root = realdata_root() / "acdc" / "training"
     if not root.is_dir():
         pytest.skip(f"real ACDC folder {root} is absent (only in the development environment)")
-    from training.evaluate_sax_real import _stacks_acdc, acdc_split, evaluate
+    from training.cardiac.evaluate_sax_real import _stacks_acdc, acdc_split, evaluate
 
     record = load_card(CARD).metrics["real_acdc_val"]
     patients = acdc_split(root, CONFIG)["val"]

@@ -18,8 +18,8 @@ import torch
 from heatmap_landmarks.catalog import resolve_weights
 from heatmap_landmarks.sutures import SuturePredictor
 from heatmap_landmarks.metrics import pooled_detection_scores
-from training.config import parse_seed_range
-from training.suture_data import PhantomSource
+from training.common.config import parse_seed_range
+from training.sutures.data import PhantomSource
 
 DEMO_SET = "demo_test_intraop_wide_16"
 TOLERANCE_F1 = 0.03

@@ -1,4 +1,4 @@
-"""``training/evaluate_lax_mnms2.py``: the pieces that must stay true for its numbers to mean anything.
+"""``training/cardiac/evaluate_lax_mnms2.py``: the pieces that must stay true for its numbers to mean anything.
 
 The full run reads the real M&Ms-2 patient and takes minutes; these tests check, on
 tiny inputs, that its re-implemented decoding path equals the product's
@@ -21,7 +21,7 @@ from heatmap_landmarks.geometry import Geometry  # noqa: E402
 from heatmap_landmarks.heatmaps import smooth_over_time  # noqa: E402
 from heatmap_landmarks.cardiac import CardiacPredictor  # noqa: E402
 from heatmap_landmarks.io import Image  # noqa: E402
-from training.evaluate_lax_mnms2 import decode_frames, mirrored, network_heatmaps, track_stats  # noqa: E402
+from training.cardiac.evaluate_lax_mnms2 import decode_frames, mirrored, network_heatmaps, track_stats  # noqa: E402
 
 OBLIQUE = Geometry(spacing=(1.5, 1.2, 7.0), origin=(12.0, -30.0, 44.0),
                    direction=np.array([[0.0, 0.6, 0.8], [1.0, 0.0, 0.0], [0.0, 0.8, -0.6]]))

@@ -1,4 +1,4 @@
-"""Tests of training/evaluate_sax_real.py: the scoring of real short-axis stacks, and its patient split."""
+"""Tests of training/cardiac/evaluate_sax_real.py: the scoring of real short-axis stacks, and its patient split."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ import pytest
 
 from heatmap_landmarks.cardiac.segmentation import SegmentationPoints
 from heatmap_landmarks.testing import realdata_root
-from training.evaluate_sax_real import Scores, acdc_split, report_markdown
+from training.cardiac.evaluate_sax_real import Scores, acdc_split, report_markdown
 
 CONFIG = Path(__file__).resolve().parents[1] / "training" / "configs" / "cardiac_sax_acdc.json"
 

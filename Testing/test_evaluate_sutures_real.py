@@ -1,4 +1,4 @@
-"""Tests of the real-frame suture evaluation (``training.evaluate_sutures --real``) and of the real split.
+"""Tests of the real-frame suture evaluation (``training.sutures.evaluate --real``) and of the real split.
 
 The pipeline tests run a genuine hand-weighted suture network
 (:func:`heatmap_landmarks.testing.make_spot_detector`: one heatmap blob per
@@ -21,9 +21,9 @@ from heatmap_landmarks.sutures import SuturePredictor
 from heatmap_landmarks.metrics import DetectionCounts, match_points
 from heatmap_landmarks.phantoms.endoscopic_v2 import ENDOSCOPE_OVERLAY_BOX, LOGO_TEXT, OVERLAY, PRINTED_TEXT
 from heatmap_landmarks.testing import draw_spot_frame, make_spot_detector, realdata_root
-from training import evaluate_sutures as ev
+from training.sutures import evaluate as ev
 from training.datasets.adaptor import read_submission_json
-from training.suture_data import (
+from training.sutures.data import (
     REAL_ADAPTOR_INCOMPLETE,
     REAL_ADAPTOR_TRAIN,
     REAL_ADAPTOR_VALIDATION,

@@ -25,8 +25,9 @@ from heatmap_landmarks.phantoms.endoscopic_v2 import (
     SutureSampleV2,
     make_suture_frame_v2,
 )
-from training.suture_augment import AugmentConfig, degrade, zoom
-from training.suture_data import PhantomSource, RepeatSource, SutureTrainDataset, source_from_spec
+from training.sutures.augment import degrade, zoom
+from training.sutures.config import SutureAugmentConfig as AugmentConfig
+from training.sutures.data import PhantomSource, RepeatSource, SutureTrainDataset, source_from_spec
 
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 

@@ -1,4 +1,4 @@
-"""Tests of training/synth_cardiac.py and the real/synthetic/phantom training mix (cardiac_data.MixedCardiacDataset)."""
+"""Tests of training/cardiac/synth.py and the real/synthetic/phantom training mix (cardiac_data.MixedCardiacDataset)."""
 from __future__ import annotations
 
 import doctest
@@ -9,10 +9,11 @@ import pytest
 import SimpleITK as sitk
 
 from heatmap_landmarks.cardiac.segmentation import ACDC_LABELS
-from training import synth_cardiac
-from training.cardiac_data import MixedCardiacDataset, load_real_cardiac, split_real_items
-from training.config import CardiacTrainConfig, ConfigError, config_from_dict
-from training.synth_cardiac import OUTSIDE, class_map, synthesise
+from training.cardiac import synth as synth_cardiac
+from training.cardiac.data import MixedCardiacDataset, load_real_cardiac, split_real_items
+from training.cardiac.config import CardiacTrainConfig
+from training.common.config import ConfigError, config_from_dict
+from training.cardiac.synth import OUTSIDE, class_map, synthesise
 
 
 def _slice(shape=(64, 64)):

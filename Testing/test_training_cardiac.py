@@ -19,11 +19,18 @@ import torch
 from heatmap_landmarks.checkpoint import load_card, load_checkpoint, load_state
 from heatmap_landmarks.errors import InputError
 from heatmap_landmarks.heatmaps import decode_contours, encode_heatmap
-from training import augment, cardiac_data, common, config, train_cardiac
-from training.augment import augment_sample, mirror_permutation
-from training.cardiac_data import EpochStream, PhantomCardiacDataset, load_real_cardiac
-from training.config import AugmentConfig, CardiacTrainConfig, ConfigError, ScheduleConfig, config_from_dict, load_config
-from training.train_cardiac import AdaptiveSchedule, Trainer, build_networks, run
+from training import common
+from training.cardiac import augment
+from training.common import config
+from training.cardiac import data as cardiac_data
+from training.cardiac import train as train_cardiac
+from training.cardiac.augment import augment_sample, mirror_permutation
+from training.cardiac.data import EpochStream, PhantomCardiacDataset, load_real_cardiac
+from training.cardiac.config import CardiacAugmentConfig as AugmentConfig
+from training.cardiac.config import CardiacTrainConfig, ScheduleConfig
+from training.cardiac.config import load_cardiac_config as load_config
+from training.common.config import ConfigError, config_from_dict
+from training.cardiac.train import AdaptiveSchedule, Trainer, build_networks, run
 
 torch.set_num_threads(1)
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -82,7 +89,7 @@ def test_config_errors_name_file_line_and_key(tmp_path, content, fragments):
 
 
 def test_decoder_grid_adds_the_rvi_pair_rule_only_above_min_confidence():
-    from training.config import EvalConfig
+    from training.cardiac.config import EvalConfig
 
     ev = EvalConfig(level_grid=[0.5], min_confidence_grid=[0.2, 0.4], rvi_max_distance_grid_mm=[60.0],
                     rvi_pair_confidence_grid=[0.0, 0.3, 0.5])

@@ -1,4 +1,4 @@
-"""CPU smoke tests of the suture training code (training/train_sutures.py and friends).
+"""CPU smoke tests of the suture training code (training/sutures/train.py and friends).
 
 Tiny frames (64x96) and tiny widths keep the whole file to a few seconds.
 """
@@ -18,13 +18,16 @@ from heatmap_landmarks.errors import InputError
 from heatmap_landmarks.sutures import SuturePredictor
 from heatmap_landmarks.models import build_model
 from training.datasets.adaptor import read_submission_json
-from training import evaluate_sutures, translate_folder
-from training.suture_augment import AugmentConfig, augment, crop, hflip, inside_frame, rotate, vflip
-from training.suture_data import AdaptorSource, PhantomSource, SutureTrainDataset, export_phantom_adaptor
-from training.train_cyclegan import CycleGANConfig
-from training.train_cyclegan import train as train_cyclegan
-from training.train_sutures import SutureTrainConfig, build_network, compute_loss
-from training.train_sutures import train as train_sutures
+from training.cyclegan import translate as translate_folder
+from training.sutures import evaluate as evaluate_sutures
+from training.sutures.augment import augment, crop, hflip, inside_frame, rotate, vflip
+from training.sutures.config import SutureAugmentConfig as AugmentConfig
+from training.sutures.data import AdaptorSource, PhantomSource, SutureTrainDataset, export_phantom_adaptor
+from training.cyclegan.config import CycleGANConfig
+from training.cyclegan.train import train as train_cyclegan
+from training.sutures.config import SutureTrainConfig
+from training.sutures.train import build_network, compute_loss
+from training.sutures.train import train as train_sutures
 
 TINY_NET = {"encoder_widths": [8, 16, 32], "bottleneck_width": 64, "cardinality": 4}
 SIZE = [64, 96]

@@ -42,7 +42,7 @@ def shippedWeightsPath():
     weights = card.with_suffix(".safetensors")
     missing = [os.fspath(p) for p in (card, weights) if not p.is_file()]
     assert not missing, ("shipped suture weights are missing: " + ", ".join(missing)
-                         + " (train them with training/train_sutures.py or install a release that includes them)")
+                         + " (train them with python -m training.sutures.train or install a release that includes them)")
     return card
 
 

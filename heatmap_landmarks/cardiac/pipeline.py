@@ -183,7 +183,7 @@ class CardiacDetections:
         return self.ras[t, z, l].copy()
 
     def measurements(self) -> list[dict]:
-        """Clinical measurements (see :mod:`heatmap_landmarks.measurements`) as rows.
+        """Clinical measurements (see :mod:`heatmap_landmarks.cardiac.measurements`) as rows.
 
         Each row: ``measurement`` (name), ``time`` (time point, -1 for a value
         over the whole cine), ``slice`` (-1 when not tied to one slice),

@@ -1,9 +1,9 @@
 """Short-axis models on real stacks, scored against landmarks derived from expert masks.
 
-    python -m training.evaluate_sax_real --weights heatmap_landmarks/weights/cardiac_sax.json \\
+    python -m training.cardiac.evaluate_sax_real --weights heatmap_landmarks/weights/cardiac_sax.json \\
         --acdc ../shared/realdata/acdc/training --split-config training/configs/cardiac_sax_acdc.json \\
         --part test --out runs/eval_acdc_test
-    python -m training.evaluate_sax_real --weights ... --mnms2 ../shared/realdata/mnms2/001 --out runs/eval_mnms2
+    python -m training.cardiac.evaluate_sax_real --weights ... --mnms2 ../shared/realdata/mnms2/001 --out runs/eval_mnms2
 
 Every stack (one patient, one phase) goes through the product's own path,
 :func:`heatmap_landmarks.cardiac.detect_cardiac` (preprocessing, network,
@@ -45,8 +45,8 @@ from heatmap_landmarks.cardiac.segmentation import (
     MNMS2_LABELS,
 )
 
-from .datasets.acdc import _FRAME_IMAGE, GT_SUFFIX, parse_info_cfg
-from .datasets.splits import stratified_split
+from ..datasets.acdc import _FRAME_IMAGE, GT_SUFFIX, parse_info_cfg
+from ..datasets.splits import stratified_split
 
 NAMES = ("RVI-1", "RVI-2", "LVC")
 THRESHOLDS_MM = (2.0, 3.0, 5.0)
@@ -60,10 +60,11 @@ def acdc_split(root: str | os.PathLike, split_config: str | os.PathLike) -> dict
 
     Reads only ``Info.cfg`` (the pathology group) and applies the config's
     stratified split (``data.test_per_stratum``, ``val_per_stratum``, ``split_seed``),
-    which gives the same patients as :func:`training.cardiac_data.split_real_items`
+    which gives the same patients as :func:`training.cardiac.data.split_real_items`
     when every patient loads.
     """
-    from .config import CardiacTrainConfig, load_config
+    from ..common.config import load_config
+    from .config import CardiacTrainConfig
 
     cfg = load_config(split_config, CardiacTrainConfig).data
     if not cfg.test_per_stratum:
@@ -272,7 +273,7 @@ def evaluate(weights: str, stacks, *, rotations: int | None = None, device: str 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.evaluate_sax_real", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training.cardiac.evaluate_sax_real", description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", required=True, help="model card (.json) or catalogue key")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--acdc", metavar="ROOT", help="ACDC training folder (patientNNN/ with _gt masks)")
@@ -321,7 +322,7 @@ def _run(args, argv) -> int:
     summary.update({"weights": args.weights, "data": data, "rotations": args.rotations,
                     "seconds": round(time.perf_counter() - t0, 1),
                     "reference": "landmarks from the expert masks (heatmap_landmarks.cardiac.segmentation)",
-                    "command": "python -m training.evaluate_sax_real " + " ".join(argv if argv is not None
+                    "command": "python -m training.cardiac.evaluate_sax_real " + " ".join(argv if argv is not None
                                                                                   else sys.argv[1:])})
     out.mkdir(parents=True, exist_ok=True)
     text = report_markdown(f"{Path(args.weights).stem} on {data.split(':')[0]}", summary)
@@ -331,7 +332,7 @@ def _run(args, argv) -> int:
 
     write_csv(scores.rows, out / "per_landmark.csv", overwrite=True)
     if args.record_in_card:
-        from .evaluate_cardiac import record_in_card
+        from .evaluate import record_in_card
 
         entry = {k: summary[k] for k in ("data", "stacks", "slices", "per_landmark", "rvi_pair_rate",
                                         "false_insertion_rate", "swap_rate", "false_lvc_rate", "ends_named",

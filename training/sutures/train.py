@@ -9,9 +9,9 @@ into the model card's ``decoder``.
 
 Usage::
 
-    python -m training.train_sutures --config training/configs/sutures.json
-    torchrun --nproc_per_node 4 -m training.train_sutures --config ...   # DDP
-    python -m training.train_sutures --config ... --resume auto           # continue a run
+    python -m training.sutures.train --config training/configs/sutures.json
+    torchrun --nproc_per_node 4 -m training.sutures.train --config ...   # DDP
+    python -m training.sutures.train --config ... --resume auto           # continue a run
 
 CUDA + AMP are used when present. Outputs in ``out_dir``: ``model.{json,safetensors}``
 (the best validation checkpoint, decoder tuned, held-out metrics in the card),
@@ -25,7 +25,6 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -39,7 +38,7 @@ from heatmap_landmarks.metrics import pooled_detection_scores, write_csv
 from heatmap_landmarks.models import ResNeXtUNetConfig, build_model, count_parameters, estimate_flops
 from heatmap_landmarks.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
-from .common import (
+from ..common import (
     MetricsLog,
     average_buffers,
     RunBudget,
@@ -58,127 +57,9 @@ from .common import (
     unwrap,
     wrap_ddp,
 )
-from .config import config_from_dict, config_to_dict, load_config
-from .evaluate_sutures import DEFAULT_DECODER_GRID, choose_decoder, evaluate, format_table, heatmaps_of
-from .suture_augment import AugmentConfig
-from .suture_data import SutureTrainDataset, TargetConfig, source_from_spec
-
-LOSSES = ("dice", "bce", "focal", "dice+bce")
-
-
-# --------------------------------------------------------------------------- config
-@dataclass
-class SutureTrainConfig:
-    """Typed config of a suture training run (JSON file; unknown keys and wrong types are errors).
-
-    Attributes:
-        name: run/card name.
-        description: free text (what the run is for); not used.
-        out_dir: output folder (relative paths: from the current directory).
-        seed: seeds torch, numpy, python, augmentation and data order.
-        device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
-        threads: torch CPU threads (1 on a shared CPU); null = torch default.
-        amp: mixed precision on CUDA (ignored on CPU).
-        model: :class:`ResNeXtUNetConfig` fields (defaults = the seed's network).
-        loss: ``"dice"`` (seed), ``"bce"``, ``"focal"`` or ``"dice+bce"``.
-        bce_pos_weight: up-weighting of positive pixels in BCE (null = 1).
-        focal_gamma, focal_alpha: focal loss settings.
-        sigma2: Gaussian variance of the target blobs, px^2.
-        head_bias_init: initial bias of the final 1x1 conv (logit of the prior
-            foreground probability; -4 = 1.8%, as in RetinaNet). Suture blobs
-            cover ~1% of a frame; starting every pixel at p = 0.5 makes the
-            soft Dice loss nearly flat for the first hundreds of steps. null = 0.
-        train: list of data sources (see :func:`training.suture_data.source_from_spec`).
-        val: sources for validation (full frames, no augmentation).
-        test: named held-out sets evaluated through ``SuturePredictor`` at the end,
-            ``{"name": ..., "domain": "intraop", ...source keys}``; recorded in the card's metrics.
-        augment: :class:`AugmentConfig` fields (``crop`` speeds up CPU training).
-        batch_size: frames per optimiser step per process.
-        lr, weight_decay: AdamW settings; ``warmup_steps`` of linear warm-up,
-            then cosine decay to ``lr * min_lr_ratio`` over the run.
-        max_steps, max_minutes: budget (the cosine follows whichever runs out first).
-        val_every, checkpoint_every: in optimiser steps.
-        num_workers: DataLoader workers (0 on a shared CPU; phantom frames are cached in-process).
-        decoder_grid: settings tried when tuning the decoder (null = the default grid).
-        training_data: text for the card (what the network saw).
-        notes: text for the card.
-    """
-
-    name: str = "sutures"
-    description: str = ""
-    out_dir: str = "runs/sutures"
-    seed: int = 0
-    device: str = "auto"
-    threads: int | None = None
-    amp: bool = True
-    model: dict = field(default_factory=dict)
-    loss: str = "dice"
-    bce_pos_weight: float | None = None
-    focal_gamma: float = 2.0
-    focal_alpha: float | None = 0.25
-    sigma2: float = 5.0
-    head_bias_init: float | None = -4.0
-    train: list = field(default_factory=list)
-    val: list = field(default_factory=list)
-    test: list = field(default_factory=list)
-    augment: dict = field(default_factory=dict)
-    batch_size: int = 8
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 50
-    min_lr_ratio: float = 0.02
-    max_steps: int = 1000
-    max_minutes: float | None = None
-    val_every: int = 200
-    checkpoint_every: int = 100
-    num_workers: int = 0
-    decoder_grid: dict | None = None
-    training_data: str = ""
-    notes: str = ""
-
-    def __post_init__(self) -> None:
-        def fail(msg):
-            raise InputError(None, f"SutureTrainConfig: {msg}")
-
-        if self.loss not in LOSSES:
-            fail(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        for name in ("batch_size", "max_steps", "val_every", "checkpoint_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                fail(f"{name} must be a positive integer, got {v!r}")
-        for name in ("warmup_steps", "num_workers", "seed"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                fail(f"{name} must be an integer >= 0, got {v!r}")
-        for name in ("lr", "sigma2"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-                fail(f"{name} must be a positive number, got {v!r}")
-        if self.max_minutes is not None and not (isinstance(self.max_minutes, (int, float)) and self.max_minutes > 0):
-            fail(f"max_minutes must be a positive number or null, got {self.max_minutes!r}")
-        if not self.train:
-            fail("train must list at least one data source")
-        if not self.val:
-            fail("val must list at least one data source (the decoder is tuned on it)")
-        for t in self.test:
-            if not isinstance(t, dict) or "name" not in t or "domain" not in t:
-                fail(f"each test set needs a 'name' and a 'domain', got {t!r}")
-        ResNeXtUNetConfig.from_dict(self.model)  # validate early, with the model's own message
-        AugmentConfig.from_dict(self.augment)
-
-    @classmethod
-    def from_dict(cls, d: dict, source=None) -> "SutureTrainConfig":
-        """Build from a dict (unknown keys and wrong types are errors naming the key)."""
-        return config_from_dict(cls, d, source=source)
-
-    @classmethod
-    def load(cls, path, overrides: dict | None = None) -> "SutureTrainConfig":
-        """Read a JSON (or YAML) config file; ``overrides`` replace top-level keys."""
-        return load_config(path, cls, overrides)
-
-    def to_dict(self) -> dict:
-        return config_to_dict(self)
-
+from .config import SutureTrainConfig, TargetConfig
+from .data import SutureTrainDataset, source_from_spec
+from .evaluate import DEFAULT_DECODER_GRID, choose_decoder, evaluate, format_table, heatmaps_of
 
 # --------------------------------------------------------------------------- pieces
 def compute_loss(cfg: SutureTrainConfig, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -289,8 +170,7 @@ def _train(cfg, ctx, out: Path, log, resume, export, overwrite, quiet) -> dict:
     for s in sources:
         log.info("train source: %s (%d frames)", s.name, len(s))
     target = TargetConfig(sigma2=cfg.sigma2)
-    aug = AugmentConfig.from_dict(cfg.augment)
-    dataset = SutureTrainDataset(sources, aug, seed=cfg.seed, target=target)
+    dataset = SutureTrainDataset(sources, cfg.augment, seed=cfg.seed, target=target)
     if len(dataset) < cfg.batch_size * ctx.world_size:
         raise InputError(None, f"{len(dataset)} training frames are fewer than one batch "
                                f"({cfg.batch_size} x {ctx.world_size} processes)")
@@ -476,7 +356,7 @@ def export_run(run_dir, stem, *, overwrite: bool = False) -> tuple[Path, Path]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.train_sutures", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training.sutures.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", help="JSON config (training/configs/sutures*.json); required unless --export-run")
     p.add_argument("--export-run", metavar="RUN_DIR",
                    help="no training: copy a finished run's RUN_DIR/model.{json,safetensors} to --export")

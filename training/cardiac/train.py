@@ -1,6 +1,6 @@
 """Train the cardiac landmark GAN (Kanakatte et al.) on the phantom, STACOM or ACDC.
 
-    python -m training.train_cardiac --config training/configs/cardiac_sax.json [--out runs/x] [--resume]
+    python -m training.cardiac.train --config training/configs/cardiac_sax.json [--out runs/x] [--resume]
         [--max-steps N] [--max-minutes M] [--device cpu|cuda|auto] [--export heatmap_landmarks/weights/cardiac_sax]
 
 Under ``torchrun --nproc_per_node=K`` it trains with DDP (one process per GPU,
@@ -31,6 +31,11 @@ state (``state.safetensors``) and, on a new best validation score,
 ``model_best.{safetensors,json}``. At the end the decoder settings (level,
 min_confidence) are chosen on the validation set and written into the card of
 the best model (``model.{safetensors,json}``; ``--export`` copies it).
+
+This module holds the trainer and the command line; the config is
+:mod:`training.cardiac.config`, the schedule :mod:`training.cardiac.schedule`,
+validation and the decoder search :mod:`training.cardiac.decoder_search`, the
+copy to shipped weights :mod:`training.cardiac.export`.
 """
 from __future__ import annotations
 
@@ -44,7 +49,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -65,16 +69,7 @@ from heatmap_landmarks.models import (
     estimate_flops,
 )
 
-from .cardiac_data import (
-    EpochStream,
-    MixedCardiacDataset,
-    PhantomCardiacDataset,
-    PreparedCardiacDataset,
-    collate_items,
-    load_real_cardiac,
-    split_real_items,
-)
-from .common import (
+from ..common import (
     DistContext,
     MetricsLog,
     RunBudget,
@@ -83,6 +78,7 @@ from .common import (
     autocast,
     cleanup_ddp,
     derive_seed,
+    json_safe,
     load_training_state,
     make_grad_scaler,
     progress_bar,
@@ -91,11 +87,29 @@ from .common import (
     seed_everything,
     setup_device_and_ddp,
     setup_logging,
-    unwrap,
     wrap_ddp,
 )
-from .config import CardiacTrainConfig, ScheduleConfig, config_to_dict, load_config, parse_seed_range
-from .datasets import DatasetReport
+from ..common.config import config_to_dict
+from ..datasets import DatasetReport
+from .config import CardiacTrainConfig, load_cardiac_config
+from .data import (
+    EpochStream,
+    MixedCardiacDataset,
+    PhantomCardiacDataset,
+    PreparedCardiacDataset,
+    load_real_cardiac,
+    split_real_items,
+)
+from .decoder_search import (
+    choose_decoder,
+    decode_batch,
+    predict_heatmaps,
+    score_predictions,
+    select_decoder,
+    validation_metrics,
+)
+from .export import export_model
+from .schedule import AdaptiveSchedule, dropout_of
 
 log = logging.getLogger("training")
 
@@ -130,211 +144,6 @@ def build_networks(cfg: CardiacTrainConfig) -> tuple[CardiacGenerator, PatchDisc
                                                     "conditional": True})
         disc = PatchDiscriminator(d_cfg)
     return gen, disc
-
-
-def _dropout_of(model) -> float:
-    for m in unwrap(model).modules():
-        if isinstance(m, torch.nn.modules.dropout._DropoutNd):
-            return float(m.p)
-    return 0.0
-
-
-# --------------------------------------------------------------------------- adaptive schedule
-class AdaptiveSchedule:
-    """Adapts dropout and learning rates of G and D once per epoch; every change is logged.
-
-    Rules (thresholds in :class:`~training.config.ScheduleConfig`):
-
-    1. D too strong (``SDL < d_strong_ratio * A_L``, epoch means): D dropout +step
-       (cap ``d_dropout_max``); already at the cap: D lr x ``lr_factor``.
-    2. D too weak (``SDL > d_weak_ratio * A_L``): D dropout -step (floor ``d_dropout_min``).
-    3. Validation score improved by more than ``min_delta_px`` on the best so far:
-       G dropout -step (floor ``g_dropout_min``) - less regularisation as G gets good.
-    4. No improvement for ``patience`` epochs: G lr x ``lr_factor`` (floor ``lr_min``).
-
-    The state is plain JSON (saved in the resume file).
-    """
-
-    def __init__(self, cfg: ScheduleConfig, gen, disc, opt_g, opt_d):
-        self.cfg = cfg
-        self.gen, self.disc, self.opt_g, self.opt_d = gen, disc, opt_g, opt_d
-        self.best = math.inf
-        self.since_best = 0
-        self.epochs = 0
-
-    def state(self) -> dict:
-        return {"best": self.best if math.isfinite(self.best) else None, "since_best": self.since_best,
-                "epochs": self.epochs}
-
-    def load(self, state: dict) -> None:
-        self.best = math.inf if state.get("best") is None else float(state["best"])
-        self.since_best = int(state.get("since_best", 0))
-        self.epochs = int(state.get("epochs", 0))
-
-    @staticmethod
-    def _set_lr(opt, lr: float) -> None:
-        for group in opt.param_groups:
-            group["lr"] = lr
-
-    def step(self, losses: dict, val_score: float) -> list[str]:
-        """Apply the rules for one epoch; returns human-readable changes."""
-        c = self.cfg
-        changes: list[str] = []
-        self.epochs += 1
-        if not c.enabled:
-            return changes
-        if self.disc is not None and "d_sdl" in losses and "g_adversarial" in losses:
-            sdl, adv = losses["d_sdl"], losses["g_adversarial"]
-            p_d = _dropout_of(self.disc)
-            lr_d = self.opt_d.param_groups[0]["lr"]
-            if sdl < c.d_strong_ratio * adv:
-                if p_d < c.d_dropout_max - 1e-9:
-                    new = round(min(p_d + c.dropout_step, c.d_dropout_max), 4)
-                    unwrap(self.disc).set_dropout(new)
-                    changes.append(f"D too strong (SDL {sdl:.4f} < {c.d_strong_ratio:g} x A_L {adv:.4f}): "
-                                   f"D dropout {p_d:.2f} -> {new:.2f}")
-                elif lr_d > c.lr_min:
-                    new = max(lr_d * c.lr_factor, c.lr_min)
-                    self._set_lr(self.opt_d, new)
-                    changes.append(f"D too strong at dropout cap {p_d:.2f}: D lr {lr_d:.2e} -> {new:.2e}")
-            elif sdl > c.d_weak_ratio * adv and p_d > c.d_dropout_min + 1e-9:
-                new = round(max(p_d - c.dropout_step, c.d_dropout_min), 4)
-                unwrap(self.disc).set_dropout(new)
-                changes.append(f"D too weak (SDL {sdl:.4f} > {c.d_weak_ratio:g} x A_L {adv:.4f}): "
-                               f"D dropout {p_d:.2f} -> {new:.2f}")
-        if math.isfinite(val_score):
-            if val_score < self.best - c.min_delta_px:
-                p_g = _dropout_of(self.gen)
-                if p_g > c.g_dropout_min + 1e-9:
-                    new = round(max(p_g - c.dropout_step, c.g_dropout_min), 4)
-                    unwrap(self.gen).set_dropout(new)
-                    changes.append(f"validation improved ({self.best:.3f} -> {val_score:.3f} px): "
-                                   f"G dropout {p_g:.2f} -> {new:.2f}")
-                self.best = val_score
-                self.since_best = 0
-            elif self.epochs > c.warmup_epochs:
-                self.since_best += 1
-                if self.since_best >= c.patience:
-                    lr_g = self.opt_g.param_groups[0]["lr"]
-                    if lr_g > c.lr_min:
-                        new = max(lr_g * c.lr_factor, c.lr_min)
-                        self._set_lr(self.opt_g, new)
-                        changes.append(f"validation plateau ({self.since_best} epochs without > "
-                                       f"{c.min_delta_px:g} px gain): G lr {lr_g:.2e} -> {new:.2e}")
-                    self.since_best = 0
-        return changes
-
-
-# --------------------------------------------------------------------------- validation
-def decode_batch(heatmaps: np.ndarray, names: list, mode: str, view: str, decoder: dict,
-                 spacing_mm: float = 1.4) -> tuple:
-    """``(B, K, H, W)`` clipped heatmaps -> ``(B, L, 2)`` network points and ``(B, L)`` confidences.
-
-    Uses the product's :class:`~heatmap_landmarks.cardiac.CardiacDecoder`, so validation decodes exactly as
-    the shipped inference path. ``decoder``: the card's decoder settings (``rotations`` is not one of them).
-    ``spacing_mm``: the network grid's pixel size (distances in the decoder settings are in mm).
-    """
-    settings = {k: v for k, v in decoder.items() if k != "rotations"}
-    dec = CardiacDecoder(names=names, heatmap_mode=mode, view=view, grid_spacing_mm=spacing_mm, **settings)
-    out_p = np.full((len(heatmaps), len(names), 2), np.nan, np.float32)
-    out_c = np.zeros((len(heatmaps), len(names)), np.float32)
-    for b, hm in enumerate(heatmaps):
-        out_p[b], out_c[b] = dec.decode(hm)
-    return out_p, out_c
-
-
-@torch.no_grad()
-def predict_heatmaps(gen, items, ctx: DistContext, batch_size: int, amp: bool, rotations: int = 1) -> np.ndarray:
-    """Generator outputs ``(N, K, H, W)`` float32 clipped to [0, 1] for un-augmented items (eval mode).
-
-    ``rotations``: test-time quarter-turn averaging, as ``CardiacPredictor(rotations=...)``.
-    """
-    model = unwrap(gen)
-    was = model.training
-    model.eval()
-
-    def forward(batch: np.ndarray) -> np.ndarray:
-        with autocast(ctx, amp):
-            y = model(torch.from_numpy(batch).to(ctx.device))
-        return y.float().clamp_(0.0, 1.0).cpu().numpy()
-
-    outs = []
-    for start in range(0, len(items), batch_size):
-        x = np.stack([it.image for it in items[start:start + batch_size]])[:, None]
-        outs.append(average_quarter_turns(forward, x, rotations))
-    model.train(was)
-    return np.concatenate(outs)
-
-
-def score_predictions(points: np.ndarray, items, names: list, penalty: float) -> dict:
-    """Validation metrics in network pixels.
-
-    ``score``: mean over every supervised (image, landmark) slot of
-    ``min(error, penalty)`` for a present landmark, ``penalty`` for a miss,
-    ``penalty`` for a false detection (a point where the phantom has no such
-    landmark, e.g. RV insertions on an apical slice) and 0 for a correctly
-    absent one - one number that punishes misses, false detections and large
-    errors alike (used for model selection, the schedule and the decoder
-    choice). Also the plain mean error of detected landmarks, per-name means,
-    misses and false detections.
-    """
-    errs, per = [], {n: [] for n in names}
-    missed = false = n_present = 0
-    for p, it in zip(points, items):
-        for j, n in enumerate(names):
-            gt = it.points[j]
-            if not it.supervised[j]:
-                continue
-            if np.isnan(gt[0]):
-                is_false = not np.isnan(p[j, 0])
-                false += int(is_false)
-                errs.append(penalty if is_false else 0.0)
-                continue
-            n_present += 1
-            if np.isnan(p[j, 0]):
-                missed += 1
-                errs.append(penalty)
-                continue
-            e = float(np.hypot(*(p[j] - gt)))
-            per[n].append(e)
-            errs.append(min(e, penalty))
-    found = [e for n in names for e in per[n]]
-    out = {"score": float(np.mean(errs)) if errs else math.nan,
-           "mean_px": float(np.mean(found)) if found else math.nan,
-           "missed": missed, "false": false, "n": n_present, "n_absent": len(errs) - n_present}
-    for n in names:
-        out[f"{n}_px"] = float(np.mean(per[n])) if per[n] else math.nan
-    return out
-
-
-#: Decoder settings that a card may leave out (then off); every search row carries them for the tie-break.
-OPTIONAL_DECODER_SETTINGS = {"rvi_max_distance_mm": 0.0, "rvi_pair_confidence": 0.0}
-
-
-def choose_decoder(heatmaps: np.ndarray, items, cfg: CardiacTrainConfig) -> tuple[dict, dict, list]:
-    """Grid-search the decoder (:meth:`EvalConfig.decoder_grid`) on validation heatmaps.
-
-    Returns the best decoder, its row and all rows (each row: settings and validation metrics).
-    """
-    names, mode, view = cfg.data.landmark_names, cfg.model.heatmap_mode, cfg.data.view
-    scored = []
-    for dec in cfg.eval.decoder_grid():
-        pts, _ = decode_batch(heatmaps, names, mode, view, dec, cfg.data.spacing_mm)
-        scored.append((dec, {**OPTIONAL_DECODER_SETTINGS, **dec,
-                             **score_predictions(pts, items, names, cfg.schedule.miss_penalty_px)}))
-    # Ties go to the simpler decoder: no tether, no pair rule, the higher threshold, the lower level.
-    decoder, best = min(scored, key=lambda s: (s[1]["score"], s[1]["rvi_max_distance_mm"],
-                                               s[1]["rvi_pair_confidence"], -s[1]["min_confidence"], s[1]["level"]))
-    return dict(decoder), best, [row for _, row in scored]
-
-
-def validation_metrics(row: dict, cfg: CardiacTrainConfig) -> dict:
-    """The card's ``metrics["validation"]`` (a decoder-search row without its settings) and its units."""
-    settings = ("level", "min_confidence", *OPTIONAL_DECODER_SETTINGS)
-    return {"validation": _clean({k: v for k, v in row.items() if k not in settings}),
-            "validation_units": "network pixels (1 px = spacing_mm); score = mean capped error over all landmark "
-                                f"slots, misses and false detections = {cfg.schedule.miss_penalty_px:g} px, "
-                                "correct absences 0"}
 
 
 # --------------------------------------------------------------------------- samplers
@@ -556,7 +365,7 @@ class Trainer:
                    "minutes": round(self.prev_minutes + self.budget.elapsed_minutes(), 3), "partial": partial,
                    "lr_g": self.opt_g.param_groups[0]["lr"],
                    "lr_d": self.opt_d.param_groups[0]["lr"] if self.opt_d else None,
-                   "dropout_g": _dropout_of(self.gen), "dropout_d": _dropout_of(self.disc) if self.disc else None,
+                   "dropout_g": dropout_of(self.gen), "dropout_d": dropout_of(self.disc) if self.disc else None,
                    **{k: round(v, 6) for k, v in means.items()},
                    **{f"val_{k}": (round(v, 4) if isinstance(v, float) else v) for k, v in val.items()},
                    "best": improved, "changes": changes}
@@ -567,7 +376,7 @@ class Trainer:
                      _f(means.get("d_sdl")), val["mean_px"], val["score"], val["missed"], val["false"],
                      " *best*" if improved else "")
             if improved:
-                self._save_model("model_best", self.best_state, metrics={"validation": _clean(val)})
+                self._save_model("model_best", self.best_state, metrics={"validation": json_safe(val)})
         if not partial:
             self.acc, self.acc_n = {}, 0
         if ctx.is_main:
@@ -634,7 +443,7 @@ class Trainer:
         models, opts, scalers = self._state_parts()
         extra = {"schedule": self.schedule.state(), "best_score": self.best_score if math.isfinite(self.best_score)
                  else None, "acc": self.acc, "acc_n": self.acc_n,
-                 "dropout_g": _dropout_of(self.gen), "dropout_d": _dropout_of(self.disc) if self.disc else None,
+                 "dropout_g": dropout_of(self.gen), "dropout_d": dropout_of(self.disc) if self.disc else None,
                  "minutes": self.prev_minutes + self.budget.elapsed_minutes(),
                  "config": config_to_dict(self.cfg)}
         save_training_state(self.out / STATE_FILE, models=models, optimizers=opts, scalers=scalers,
@@ -712,8 +521,8 @@ class Trainer:
                    "world_size": ctx.world_size, "rank_weight_digests": rank_weight_digests(self.gen_plain, ctx)}
         if ctx.is_main:
             summary.update(self.finish())
-            (self.out / "summary.json").write_text(json.dumps(_clean(summary), indent=2) + "\n", encoding="utf-8")
-            log.info("done: %s", json.dumps(_clean(summary)))
+            (self.out / "summary.json").write_text(json.dumps(json_safe(summary), indent=2) + "\n", encoding="utf-8")
+            log.info("done: %s", json.dumps(json_safe(summary)))
         return summary
 
     def finish(self) -> dict:
@@ -724,7 +533,7 @@ class Trainer:
         heat = predict_heatmaps(self.gen_plain, self.val_items, self.ctx, self.cfg.eval.val_batch_size, self.amp)
         self.gen_plain.load_state_dict(current)
         decoder, best_row, rows = choose_decoder(heat, self.val_items, self.cfg)
-        (self.out / "decoder_search.json").write_text(json.dumps(_clean(rows), indent=1) + "\n", encoding="utf-8")
+        (self.out / "decoder_search.json").write_text(json.dumps(json_safe(rows), indent=1) + "\n", encoding="utf-8")
         metrics = validation_metrics(best_row, self.cfg)
         card_path = self._save_model("model", state, metrics=metrics, decoder=decoder)
         # The last weights too (same decoder, no validation of their own): with a small validation set the
@@ -745,68 +554,7 @@ def _f(v) -> str:
     return "-" if v is None else f"{v:.4f}"
 
 
-def _clean(obj: Any) -> Any:
-    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
 # --------------------------------------------------------------------------- CLI
-def select_decoder(cfg: CardiacTrainConfig, card_path: str | os.PathLike, rotations: int = 1) -> dict:
-    """Re-choose a trained model's decoder on ``cfg``'s validation set and write it into its card.
-
-    Same grid and score as at the end of training (:func:`choose_decoder`); the
-    weights and their sha256 are untouched, the card's ``decoder`` and
-    ``metrics["validation"]`` are replaced. ``rotations`` > 1 scores test-time
-    quarter-turn averaging and records it as ``decoder.rotations``. Returns the chosen row.
-    """
-    card_path = Path(card_path)
-    model, card = load_checkpoint(card_path)
-    if card.heatmap_mode != cfg.model.heatmap_mode or card.view != cfg.data.view:
-        raise InputError(card_path, f"is a {card.view}/{card.heatmap_mode} model; the config describes "
-                                    f"{cfg.data.view}/{cfg.model.heatmap_mode}")
-    d = cfg.data
-    if d.source == "phantom":
-        val_ds = PhantomCardiacDataset(d.val_seeds, d, randomisation=d.val_randomisation)
-        items = [val_ds.item(i) for i in range(len(val_ds))]
-    else:
-        all_items, _ = load_real_cardiac(d, mode=cfg.model.heatmap_mode)
-        items = split_real_items(all_items, d, cfg.seed)[1]
-    ctx = DistContext(torch.device("cpu"))
-    heat = predict_heatmaps(model, items, ctx, cfg.eval.val_batch_size, False, rotations=rotations)
-    decoder, best, _ = choose_decoder(heat, items, cfg)
-    if rotations != 1:
-        decoder["rotations"] = int(rotations)
-    metrics = {**load_card(card_path).metrics, **validation_metrics(best, cfg)}
-    new = ModelCard.from_dict({**card.to_dict(), "decoder": decoder, "metrics": metrics}, source=card_path)
-    tmp = card_path.with_name(f".{card_path.name}.tmp")
-    tmp.write_text(new.to_json(), encoding="utf-8")
-    os.replace(tmp, card_path)
-    return best
-
-
-def export_model(source: str | os.PathLike, target: str, overwrite: bool, name: str | None = None,
-                 note: str | None = None) -> tuple[Path, Path]:
-    """Copy a trained model (card + weights) to ``target`` (a stem such as ``heatmap_landmarks/weights/cardiac_sax``).
-
-    ``source``: a run folder (its ``model.json``) or a model card such as ``<run>/model_last.json``.
-    ``name`` renames the model in its card (e.g. ``"cardiac-sax-demo"`` for the shipped weights);
-    ``note`` is appended to the card's notes (e.g. how this checkpoint was chosen).
-    """
-    source = Path(source)
-    model, card = load_checkpoint(source / "model.json" if source.is_dir() else source)
-    notes = f"{card.notes} {note}".strip() if note else card.notes
-    card = dataclasses.replace(card, sha256="", weights_file="", name=name or card.name, notes=notes)
-    return save_checkpoint(model, card, target, overwrite=overwrite)
-
-
 def run(cfg: CardiacTrainConfig, out_dir: str | os.PathLike, *, resume: bool = False, max_steps: int | None = None,
         max_minutes: float | None = None, export: str | None = None, overwrite: bool = False,
         show_progress: bool = True, quiet: bool = False) -> dict:
@@ -846,7 +594,7 @@ def run(cfg: CardiacTrainConfig, out_dir: str | os.PathLike, *, resume: bool = F
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.train_cardiac", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training.cardiac.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", required=True, help="JSON (or YAML) training config")
     p.add_argument("--out", help="run folder (default runs/<config name>)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/state.safetensors")
@@ -875,12 +623,12 @@ def main(argv: list[str] | None = None) -> int:
             overrides["optim.threads"] = args.threads
         if args.val_seeds:
             overrides["data.val_seeds"] = args.val_seeds
-        cfg = load_config(args.config, CardiacTrainConfig, overrides)
+        cfg = load_cardiac_config(args.config, overrides)
         if args.select_decoder:
             if cfg.optim.threads:
                 torch.set_num_threads(cfg.optim.threads)
             row = select_decoder(cfg, args.select_decoder, rotations=args.rotations)
-            print(json.dumps(_clean(row)))
+            print(json.dumps(json_safe(row)))
             return 0
         if args.rotations != 1:
             raise InputError(args.config, "--rotations applies to --select-decoder only (training validates unrotated)")

@@ -24,7 +24,7 @@ printed text and logos/text.
 shared real-data folder (:func:`evaluate_real`; default
 :func:`heatmap_landmarks.testing.realdata_root`): per domain, precision,
 sensitivity and F1 at 6 px with one-to-one matching, pooled over the real
-validation frames (:data:`training.suture_data.REAL_ADAPTOR_VALIDATION`),
+validation frames (:data:`training.sutures.data.REAL_ADAPTOR_VALIDATION`),
 beside the card's held-out phantom numbers, and the detections on the
 endoscope overlay box (:data:`~heatmap_landmarks.phantoms.endoscopic_v2.ENDOSCOPE_OVERLAY_BOX`)
 and on the logo of ``adaptor_frame/AdaptOR.png`` (:data:`ADAPTOR_LOGO_BOX`);
@@ -33,9 +33,9 @@ and ``real_sheet.png``.
 
 Example::
 
-    python -m training.evaluate_sutures --weights heatmap_landmarks/weights/sutures.json \\
+    python -m training.sutures.evaluate --weights heatmap_landmarks/weights/sutures.json \\
         --phantom-seeds 900000:900200 --domain intraop --out runs/eval_sutures
-    python -m training.evaluate_sutures --weights heatmap_landmarks/weights/sutures.json \\
+    python -m training.sutures.evaluate --weights heatmap_landmarks/weights/sutures.json \\
         --real --out runs/eval_sutures_real
 """
 from __future__ import annotations
@@ -58,10 +58,10 @@ from heatmap_landmarks.metrics import DetectionCounts, match_points, pooled_dete
 from heatmap_landmarks.phantoms.endoscopic_v2 import DISTRACTOR_NAMES, ENDOSCOPE_OVERLAY_BOX
 from heatmap_landmarks.testing import realdata_root
 
-from .datasets.adaptor import SubmissionEntry, write_submission_json
-from .datasets.splits import ADAPTOR_FOLDS, adaptor_folds
-from .config import parse_seed_range
-from .suture_data import (
+from ..common.config import parse_seed_range
+from ..datasets.adaptor import SubmissionEntry, write_submission_json
+from ..datasets.splits import ADAPTOR_FOLDS, adaptor_folds
+from .data import (
     DEFAULT_GROUP_SIZE,
     REAL_ADAPTOR_INCOMPLETE,
     REAL_ADAPTOR_TRAIN,
@@ -71,7 +71,7 @@ from .suture_data import (
     PhantomSource,
 )
 
-log = logging.getLogger("training.evaluate_sutures")
+log = logging.getLogger("training.sutures.evaluate")
 
 #: Matching radius of the AdaptOR challenge, pixels.
 MATCH_RADIUS_PX = 6.0
@@ -112,7 +112,7 @@ def fold_results(groups: Sequence[str], preds, gts, domain: str, *, seed: int = 
     ``domain`` picks the seed's fold count (5 sim, 4 intraop) unless ``n_folds``
     is given; with fewer surgeries than folds, each surgery is its own fold.
     """
-    from .datasets.splits import kfold_splits
+    from ..datasets.splits import kfold_splits
 
     distinct = sorted(set(groups))
     k = n_folds if n_folds is not None else ADAPTOR_FOLDS[domain]
@@ -355,7 +355,7 @@ class RealFrame:
 def real_frames(root) -> list[RealFrame]:
     """The real frames under ``root`` (the real-data folder: ``adaptor_real/``, ``adaptor_frame/AdaptOR.png``).
 
-    Labelled frames come through :class:`~training.suture_data.AdaptorSource`
+    Labelled frames come through :class:`~training.sutures.data.AdaptorSource`
     (``adaptor_real`` is an AdaptOR layout whose ``<op>`` is the domain). The
     unlabelled 1024x576 intra-op frames are halved to the challenge's 512x288
     (where the overlay box applies); the 997x480 unlabelled sim screenshot is
@@ -366,7 +366,7 @@ def real_frames(root) -> list[RealFrame]:
 
     from heatmap_landmarks.phantoms.endoscopic_v2 import LOGO_TEXT, OVERLAY
 
-    from .datasets.adaptor import read_png_rgb
+    from ..datasets.adaptor import read_png_rgb
 
     root = os.fspath(root)
     base = os.path.join(root, "adaptor_real")
@@ -640,7 +640,7 @@ def evaluate(predictor, frames: Sequence[Frame], domain: str, *, radius: float =
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.evaluate_sutures", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training.sutures.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", required=True, help="model card (.json), weights (.safetensors) or catalogue key")
     p.add_argument("--phantom-seeds", help="phantom seeds A:B (B exclusive), e.g. 900000:900200")
     p.add_argument("--domain", choices=sorted(ADAPTOR_FOLDS), default="intraop",
@@ -682,7 +682,7 @@ def _run(args) -> int:
 
     from heatmap_landmarks.sutures import SuturePredictor
 
-    from .common import progress_bar
+    from ..common import progress_bar
 
     if args.threads:
         torch.set_num_threads(args.threads)

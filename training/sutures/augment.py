@@ -32,7 +32,6 @@ Images are ``(H, W, 3)`` float32 RGB in [0, 1]; points ``(N, 2)`` float32
 """
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -41,8 +40,9 @@ import numpy as np
 
 from heatmap_landmarks.errors import InputError
 
+from .config import SutureAugmentConfig
+
 __all__ = [
-    "AugmentConfig",
     "AugmentResult",
     "AugmentStats",
     "augment",
@@ -55,107 +55,6 @@ __all__ = [
     "rotate",
     "vflip",
 ]
-
-
-# --------------------------------------------------------------------------- config
-@dataclass
-class AugmentConfig:
-    """Probabilities and ranges of the suture augmentation.
-
-    Attributes:
-        hflip_p, vflip_p: flip probabilities.
-        rotate_p: probability of a rotation; ``max_rotation_deg``: its range (+-).
-        colour_jitter_p: probability of colour jitter; ``brightness``,
-            ``contrast``, ``saturation`` are multiplicative ranges
-            (factor uniform in ``[1 - v, 1 + v]``), ``hue`` a fraction of the hue circle (+-).
-        brightness_contrast_p: probability of a random brightness/contrast change;
-            ``brightness_limit`` is added (+-), ``contrast_limit`` scales about 0.5 (1 +- v).
-        crop: ``[H, W]`` of a random crop (multiples of 32 for the U-Net), or None.
-        scale_p: probability of a zoom about the frame centre by a factor uniform
-            in ``scale_range`` ``[lo, hi]`` (same frame size, black fill).
-        blur_p: probability of a Gaussian blur, sigma uniform in [0.3, ``max_blur_sigma``] px.
-        soften_p: probability of downscaling by a factor uniform in
-            ``soften_range`` ``[lo, hi]`` (< 1) and upscaling back (geometry unchanged).
-        noise_p: probability of Gaussian noise, std uniform in [0, ``noise_std``].
-        jpeg_p: probability of JPEG re-compression, quality uniform in ``jpeg_quality`` ``[lo, hi]``.
-
-    >>> AugmentConfig(hflip_p=1.5)
-    Traceback (most recent call last):
-    ...
-    heatmap_landmarks.errors.InputError: AugmentConfig: hflip_p must be a probability in [0, 1], got 1.5
-    """
-
-    hflip_p: float = 0.5
-    vflip_p: float = 0.5
-    rotate_p: float = 0.5
-    max_rotation_deg: float = 40.0
-    colour_jitter_p: float = 0.5
-    brightness: float = 0.2
-    contrast: float = 0.2
-    saturation: float = 0.2
-    hue: float = 0.03
-    brightness_contrast_p: float = 0.5
-    brightness_limit: float = 0.2
-    contrast_limit: float = 0.2
-    crop: list | None = None
-    scale_p: float = 0.0
-    scale_range: list = field(default_factory=lambda: [0.8, 1.25])
-    blur_p: float = 0.0
-    max_blur_sigma: float = 1.2
-    soften_p: float = 0.0
-    soften_range: list = field(default_factory=lambda: [0.55, 0.9])
-    noise_p: float = 0.0
-    noise_std: float = 0.03
-    jpeg_p: float = 0.0
-    jpeg_quality: list = field(default_factory=lambda: [35, 90])
-
-    def __post_init__(self) -> None:
-        for name in ("hflip_p", "vflip_p", "rotate_p", "colour_jitter_p", "brightness_contrast_p", "scale_p",
-                     "blur_p", "soften_p", "noise_p", "jpeg_p"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-                raise InputError(None, f"AugmentConfig: {name} must be a probability in [0, 1], got {value!r}")
-        for name in ("max_rotation_deg", "brightness", "contrast", "saturation", "hue", "brightness_limit",
-                     "contrast_limit"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1e3:
-                raise InputError(None, f"AugmentConfig: {name} must be a number >= 0, got {value!r}")
-        if self.contrast >= 1 or self.saturation >= 1 or self.brightness >= 1 or self.contrast_limit >= 1:
-            raise InputError(None, "AugmentConfig: multiplicative ranges (brightness, contrast, saturation, "
-                                   "contrast_limit) must be < 1")
-        for name, lo, hi in (("scale_range", 0.2, 5.0), ("soften_range", 0.1, 1.0), ("jpeg_quality", 1, 100)):
-            v = getattr(self, name)
-            if not (isinstance(v, (list, tuple)) and len(v) == 2
-                    and all(not isinstance(x, bool) and isinstance(x, (int, float)) for x in v)
-                    and lo <= v[0] <= v[1] <= hi):
-                raise InputError(None, f"AugmentConfig: {name} must be [lo, hi] with {lo} <= lo <= hi <= {hi}, "
-                                       f"got {v!r}")
-            setattr(self, name, list(v))
-        for name in ("max_blur_sigma", "noise_std"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 10.0:
-                raise InputError(None, f"AugmentConfig: {name} must be a number in [0, 10], got {v!r}")
-        if self.crop is not None:
-            c = list(self.crop)
-            if len(c) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in c):
-                raise InputError(None, f"AugmentConfig: crop must be [H, W] positive integers or null, got {self.crop!r}")
-            self.crop = c
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> "AugmentConfig":
-        """Build from a JSON dict; unknown keys are an error naming them."""
-        d = dict(d or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InputError(None, f"AugmentConfig: unknown key(s) {', '.join(map(repr, unknown))}; "
-                                   f"valid keys are {', '.join(sorted(known))}")
-        return cls(**d)
-
-    @classmethod
-    def off(cls) -> "AugmentConfig":
-        """No augmentation at all (validation)."""
-        return cls(hflip_p=0.0, vflip_p=0.0, rotate_p=0.0, colour_jitter_p=0.0, brightness_contrast_p=0.0)
 
 
 @dataclass
@@ -323,13 +222,13 @@ def brightness_contrast(image: np.ndarray, brightness: float, contrast: float) -
     return np.clip((image - 0.5) * np.float32(contrast) + 0.5 + np.float32(brightness), 0.0, 1.0).astype(np.float32)
 
 
-def degrade(image: np.ndarray, rng: np.random.Generator, config: "AugmentConfig") -> np.ndarray:
+def degrade(image: np.ndarray, rng: np.random.Generator, config: SutureAugmentConfig) -> np.ndarray:
     """Blur, softening, noise and JPEG as configured (no geometry change: points stay valid).
 
     Draws random numbers only for the steps whose probability is above 0.
 
     >>> img = np.full((16, 16, 3), 0.5, np.float32)
-    >>> out = degrade(img, np.random.default_rng(0), AugmentConfig(noise_p=1.0, noise_std=0.1))
+    >>> out = degrade(img, np.random.default_rng(0), SutureAugmentConfig(noise_p=1.0, noise_std=0.1))
     >>> out.shape, bool(np.abs(out - 0.5).max() > 0)
     ((16, 16, 3), True)
     """
@@ -355,7 +254,7 @@ def degrade(image: np.ndarray, rng: np.random.Generator, config: "AugmentConfig"
 
 
 # --------------------------------------------------------------------------- pipeline
-def augment(image: np.ndarray, points, rng: np.random.Generator, config: AugmentConfig) -> AugmentResult:
+def augment(image: np.ndarray, points, rng: np.random.Generator, config: SutureAugmentConfig) -> AugmentResult:
     """Apply the random pipeline of ``config`` to one frame and its points.
 
     Order: flips, rotation, zoom, crop (geometry on the full frame, so rotation
@@ -368,7 +267,7 @@ def augment(image: np.ndarray, points, rng: np.random.Generator, config: Augment
         rng: numpy Generator (the only source of randomness: reproducible).
 
     >>> r = augment(np.zeros((64, 96, 3), np.float32), [[10, 10]], np.random.default_rng(0),
-    ...             AugmentConfig(crop=[32, 32]))
+    ...             SutureAugmentConfig(crop=[32, 32]))
     >>> r.image.shape, r.points.shape, r.stats.seen
     ((32, 32, 3), (1, 2), 1)
     """
@@ -419,6 +318,6 @@ def augment(image: np.ndarray, points, rng: np.random.Generator, config: Augment
     return AugmentResult(np.ascontiguousarray(img, dtype=np.float32), p.astype(np.float32), inside, stats)
 
 
-def rotation_angle_range(config: AugmentConfig) -> tuple[float, float]:
+def rotation_angle_range(config: SutureAugmentConfig) -> tuple[float, float]:
     """The closed range of rotation angles in degrees (for reports)."""
     return -float(config.max_rotation_deg), float(config.max_rotation_deg)

@@ -1,9 +1,9 @@
 """Evaluate a cardiac landmark model through the shipped inference path.
 
-    python -m training.evaluate_cardiac --weights heatmap_landmarks/weights/cardiac_sax.json \\
+    python -m training.cardiac.evaluate --weights heatmap_landmarks/weights/cardiac_sax.json \\
         --phantom-seeds 100000:100200 --randomisation wide --out runs/eval_sax
-    python -m training.evaluate_cardiac --weights cardiac_sax --cine-seeds 200000:200010 --blind-test --out runs/blind_sax
-    python -m training.evaluate_cardiac --weights cardiac_sax --stacom /data/stacom --blind-test --out runs/stacom
+    python -m training.cardiac.evaluate --weights cardiac_sax --cine-seeds 200000:200010 --blind-test --out runs/blind_sax
+    python -m training.cardiac.evaluate --weights cardiac_sax --stacom /data/stacom --blind-test --out runs/stacom
 
 Every image goes through :class:`heatmap_landmarks.inference.CardiacPredictor`
 (preprocessing, network, decoding, inverse transform), so errors are measured
@@ -45,9 +45,10 @@ from heatmap_landmarks.cardiac import CardiacPredictor
 from heatmap_landmarks.metrics import format_markdown_table, radial_errors, summarise_landmark_errors, write_csv
 from heatmap_landmarks.phantoms import make_cardiac_cine
 
-from .cardiac_data import phantom_names, render_phantom
-from .config import parse_seed_range
-from .datasets import DatasetReport, iter_acdc_dataset, iter_stacom_dataset
+from ..common.config import parse_seed_range
+from ..datasets import DatasetReport, iter_acdc_dataset, iter_stacom_dataset
+from .data import phantom_names, render_phantom
+# DatasetReport, iter_acdc_dataset, iter_stacom_dataset
 
 #: Mean-error targets (px) of the issue, by landmark name.
 TARGETS_PX = {"ACA": 1.8, "BCA": 1.6, "MV-1": 3.0, "MV-2": 3.0, "RVI-1": 2.8, "RVI-2": 2.8}
@@ -256,7 +257,7 @@ def card_entry(rows: list[dict], summary: dict) -> dict:
 
 # --------------------------------------------------------------------------- CLI
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.evaluate_cardiac", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training.cardiac.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", required=True, help="model card (.json), weights (.safetensors) or catalogue key")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--phantom-seeds", help="phantom seed range start:stop (single slices)")
@@ -305,7 +306,7 @@ def _run(args, argv) -> int:
     timings: list = []
     report = DatasetReport("evaluation")
     t0 = time.perf_counter()
-    from training.common import progress_bar
+    from ..common import progress_bar
 
     bar = progress_bar(total=None, desc="evaluate", enabled=sys.stderr.isatty())
 
@@ -346,7 +347,7 @@ def _run(args, argv) -> int:
         "targets": _targets(rows),
         "model": model_size(pred),
         "seconds": round(time.perf_counter() - t0, 1),
-        "command": "python -m training.evaluate_cardiac " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m training.cardiac.evaluate " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
     if args.phantom_seeds:
         summary["phantom"] = {"seeds": args.phantom_seeds, "randomisation": args.randomisation, "phase": args.phase}

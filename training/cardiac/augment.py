@@ -60,7 +60,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from .config import AugmentConfig
+from .config import CardiacAugmentConfig
 
 __all__ = ["AugmentResult", "MIRROR_SWAPS", "augment_sample", "mirror_permutation"]
 
@@ -131,7 +131,7 @@ def _elastic_field(rng: np.random.Generator, shape, alpha: float, sigma: float) 
     return field.astype(np.float32)
 
 
-def _forward_affine(cfg: AugmentConfig, rng: np.random.Generator, shape) -> tuple[np.ndarray, bool]:
+def _forward_affine(cfg: CardiacAugmentConfig, rng: np.random.Generator, shape) -> tuple[np.ndarray, bool]:
     h, w = shape
     c = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
     flip_x = rng.random() < cfg.flip_lr_p
@@ -147,7 +147,7 @@ def _forward_affine(cfg: AugmentConfig, rng: np.random.Generator, shape) -> tupl
     return np.hstack([lin, t[:, None]]), flip_x != flip_y
 
 
-def _luminance(image: np.ndarray, valid: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+def _luminance(image: np.ndarray, valid: np.ndarray, cfg: CardiacAugmentConfig, rng: np.random.Generator) -> np.ndarray:
     x = image.astype(np.float32, copy=True)
     g = math.exp(rng.uniform(math.log(cfg.gamma[0]), math.log(cfg.gamma[1])))
     x = np.power(np.clip(x, 0.0, 1.0), g, dtype=np.float32)
@@ -162,7 +162,7 @@ def _luminance(image: np.ndarray, valid: np.ndarray, cfg: AugmentConfig, rng: np
     return x.astype(np.float32)
 
 
-def augment_sample(image: np.ndarray, points: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, *,
+def augment_sample(image: np.ndarray, points: np.ndarray, rng: np.random.Generator, cfg: CardiacAugmentConfig, *,
                    names=None, view: str = "sax", valid: np.ndarray | None = None) -> AugmentResult:
     """Randomly transform one sample; see the module docstring.
 
@@ -170,16 +170,16 @@ def augment_sample(image: np.ndarray, points: np.ndarray, rng: np.random.Generat
         image: ``(H, W)`` float32 in [0, 1] (network grid).
         points: ``(C, 2)`` float (x, y) pixels, NaN rows absent.
         rng: the sample's generator (derive it from the sample index for determinism).
-        cfg: :class:`AugmentConfig`; ``cfg.enabled=False`` returns the input unchanged.
+        cfg: :class:`CardiacAugmentConfig`; ``cfg.enabled=False`` returns the input unchanged.
         names, view: landmark names and view, for the mirror identity swap.
         valid: ``(H, W)`` bool of real image pixels (default: ``image > 0``).
 
     Returns:
         :class:`AugmentResult`.
 
-    >>> from training.config import AugmentConfig
+    >>> from training.cardiac.config import CardiacAugmentConfig
     >>> img = np.zeros((32, 32), np.float32); img[10, 20] = 1.0
-    >>> cfg = AugmentConfig(rotation_deg=0, translate_px=0, scale=[1, 1], elastic_p=0, luminance_p=0, flip_lr_p=1)
+    >>> cfg = CardiacAugmentConfig(rotation_deg=0, translate_px=0, scale=[1, 1], elastic_p=0, luminance_p=0, flip_lr_p=1)
     >>> r = augment_sample(img, np.array([[20.0, 10.0], [5.0, 5.0]]), np.random.default_rng(0), cfg,
     ...                    names=["MV-1", "MV-2"], view="lax")
     >>> r.points.tolist(), r.mirrored, float(r.image[10, 11])

@@ -1,6 +1,6 @@
 """Long axis on the real M&Ms-2 patient 001: the shipped LAX model against the mitral hinges of the expert masks.
 
-    .venv/bin/python -m training.evaluate_lax_mnms2 [--patient DIR] [--weights CARD] [--sigmas 0,0.5,1,1.5,2,3]
+    .venv/bin/python -m training.cardiac.evaluate_lax_mnms2 [--patient DIR] [--weights CARD] [--sigmas 0,0.5,1,1.5,2,3]
         [--phantom-seeds 90000:90012] [--overlay /tmp/mnms2_lax.png] [--json FILE]
 
 What it does (``--patient`` defaults to ``<realdata>/mnms2/001``, see

@@ -21,22 +21,21 @@ Sources (each a random-access sequence of :class:`Frame`):
 * The real AdaptOR frames in ``<realdata>/adaptor_real`` (``<domain>/<source>/...``,
   an AdaptOR layout whose ``<op>`` is the domain) are split once, here:
   :data:`REAL_ADAPTOR_VALIDATION` (kept out of training, evaluated by
-  ``training.evaluate_sutures --real``) and :data:`REAL_ADAPTOR_TRAIN`.
+  ``training.sutures.evaluate --real``) and :data:`REAL_ADAPTOR_TRAIN`.
 * CycleGAN-translated simulator frames are an AdaptOR tree too: phantom sim
   frames are exported with :func:`export_phantom_adaptor` and translated with
-  ``python -m training.translate_folder --adaptor`` which copies the
+  ``python -m training.cyclegan.translate --adaptor`` which copies the
   ``point_labels`` unchanged -- translation is pixel-aligned (the generator is
   fully convolutional and keeps the frame size), so the labels stay valid.
   Load the result with :class:`AdaptorSource`.
 
 :class:`SutureTrainDataset` (a ``torch.utils.data.Dataset``) concatenates
-sources, augments (:mod:`training.suture_augment`), normalises and pads like
+sources, augments (:mod:`training.sutures.augment`), normalises and pads like
 inference does (:func:`heatmap_landmarks.preprocess.prepare_suture_frame`) and
 draws the single-channel target (:func:`heatmap_landmarks.heatmaps.encode_heatmap`).
 """
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -46,17 +45,19 @@ import cv2
 import numpy as np
 import torch
 
+from heatmap_landmarks.adaptor_json import write_point_labels
 from heatmap_landmarks.errors import InputError, refuse_overwrite
 from heatmap_landmarks.heatmaps import encode_heatmap
 from heatmap_landmarks.phantoms.endoscopic import make_suture_frame
 from heatmap_landmarks.phantoms.endoscopic_v2 import make_suture_frame_v2
 from heatmap_landmarks.preprocess import IMAGENET_MEAN, IMAGENET_STD, pad_to_multiple, prepare_suture_frame
 
-from .common import derive_seed
-from .config import parse_seed_range
-from .datasets.adaptor import AdaptorFrame, list_adaptor_frames, load_adaptor_frame
-from .datasets.report import DatasetReport
-from .suture_augment import AugmentConfig, augment
+from ..common import derive_seed
+from ..common.config import parse_seed_range
+from ..datasets.adaptor import AdaptorFrame, list_adaptor_frames, load_adaptor_frame
+from ..datasets.report import DatasetReport
+from .augment import augment
+from .config import SutureAugmentConfig, TargetConfig
 
 __all__ = [
     "REAL_ADAPTOR_INCOMPLETE",
@@ -350,19 +351,12 @@ def write_frame_png(path: str, image: np.ndarray, *, overwrite: bool = False) ->
     _write_atomic(path, buf.tobytes())
 
 
-def write_point_labels(path: str, points: np.ndarray, shape, *, overwrite: bool = False) -> None:
-    """Write an AdaptOR ``point_labels`` JSON (``points`` + ``imageHeight``/``imageWidth``), atomically."""
-    refuse_overwrite(path, overwrite)
-    data = {"points": [{"x": round(float(x), 4), "y": round(float(y), 4)} for x, y in np.asarray(points)],
-            "imageHeight": int(shape[0]), "imageWidth": int(shape[1])}
-    _write_atomic(path, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
-
-
 def export_phantom_adaptor(root, source: PhantomSource, *, overwrite: bool = False) -> int:
     """Write a phantom source as an AdaptOR tree ``root/<seed group>/<domain>/{images,point_labels}/``.
 
     Frames are 8-bit PNGs named ``<seed>.png`` (like the challenge's frames);
-    labels carry the exact points. Returns the number of frames written.
+    labels carry the exact points, written by :func:`heatmap_landmarks.adaptor_json.write_point_labels`
+    (the product's writer, 4 decimals). Returns the number of frames written.
     Refuses to overwrite existing files unless ``overwrite``.
     """
     root = os.fspath(root)
@@ -382,14 +376,6 @@ def export_phantom_adaptor(root, source: PhantomSource, *, overwrite: bool = Fal
 
 
 # --------------------------------------------------------------------------- torch dataset
-@dataclass
-class TargetConfig:
-    """How targets are drawn: Gaussian variance ``sigma2`` (px^2) and truncation (sigmas)."""
-
-    sigma2: float = 5.0
-    truncate: float = 3.0
-
-
 class SutureTrainDataset(torch.utils.data.Dataset):
     """Augmented, normalised frames with single-channel Gaussian targets.
 
@@ -404,15 +390,15 @@ class SutureTrainDataset(torch.utils.data.Dataset):
         ``n_points`` (labels in the output), ``n_seen``, ``n_dropped_rotation``,
         ``n_dropped_crop`` (ints, for the run's counts).
 
-    >>> ds = SutureTrainDataset([PhantomSource([0], size=(64, 96))], AugmentConfig(crop=[32, 64]))
+    >>> ds = SutureTrainDataset([PhantomSource([0], size=(64, 96))], SutureAugmentConfig(crop=[32, 64]))
     >>> item = ds[0]; item["image"].shape, item["heatmap"].shape
     (torch.Size([3, 32, 64]), torch.Size([1, 32, 64]))
     """
 
-    def __init__(self, sources: Sequence, augment_config: AugmentConfig | None = None, *, seed: int = 0,
+    def __init__(self, sources: Sequence, augment_config: SutureAugmentConfig | None = None, *, seed: int = 0,
                  target: TargetConfig | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD, multiple: int = 32):
         self.sources = list(sources)
-        self.augment_config = augment_config if augment_config is not None else AugmentConfig.off()
+        self.augment_config = augment_config if augment_config is not None else SutureAugmentConfig.off()
         self.seed = int(seed)
         self.epoch = 0
         self.target = target if target is not None else TargetConfig()
@@ -453,12 +439,12 @@ class SutureTrainDataset(torch.utils.data.Dataset):
 
 # --------------------------------------------------------------------------- CLI
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m training.suture_data --seeds A:B --domain sim --out DIR``: export phantom frames
-    as an AdaptOR tree (e.g. as input to ``training.translate_folder --adaptor``)."""
+    """``python -m training.sutures.data --seeds A:B --domain sim --out DIR``: export phantom frames
+    as an AdaptOR tree (e.g. as input to ``training.cyclegan.translate --adaptor``)."""
     import argparse
     import sys
 
-    p = argparse.ArgumentParser(prog="python -m training.suture_data",
+    p = argparse.ArgumentParser(prog="python -m training.sutures.data",
                                 description="Export phantom suture frames as an AdaptOR-layout tree.")
     p.add_argument("--seeds", required=True, help="seed range A:B (B exclusive)")
     p.add_argument("--domain", choices=["sim", "intraop"], default="sim")

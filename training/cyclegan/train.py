@@ -20,11 +20,11 @@ texture scale the generator learns equal to the one it translates.
 
 Usage::
 
-    python -m training.train_cyclegan --config training/configs/cyclegan.json
+    python -m training.cyclegan.train --config training/configs/cyclegan.json
 
 Outputs in ``out_dir``: ``G_sim2intraop.{json,safetensors}`` and
 ``G_intraop2sim.{json,safetensors}`` (each generator its own model card; use
-them with ``python -m training.translate_folder``), ``last.safetensors``
+them with ``python -m training.cyclegan.translate``), ``last.safetensors``
 (resume state; the image pools restart empty on resume), ``log.jsonl``/``log.csv``,
 ``samples.png`` (real A | A->B | real B | B->A), ``summary.json``.
 """
@@ -34,7 +34,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -55,7 +54,7 @@ from heatmap_landmarks.models import (
     estimate_flops,
 )
 
-from .common import (
+from ..common import (
     MetricsLog,
     RunBudget,
     autocast,
@@ -72,96 +71,8 @@ from .common import (
     unwrap,
     wrap_ddp,
 )
-from .config import config_from_dict, config_to_dict, load_config
-from .suture_data import source_from_spec, write_frame_png
-
-
-@dataclass
-class CycleGANConfig:
-    """Typed config of a CycleGAN run (JSON; unknown keys and wrong types are errors).
-
-    Attributes:
-        name: prefix of the generator card names.
-        description: free text; not used.
-        out_dir, seed, device, threads, amp: as in the suture training.
-        domain_a, domain_b: names of the two domains (``"sim"``, ``"intraop"``).
-        source_a, source_b: data sources (:func:`training.suture_data.source_from_spec`),
-            unpaired; their labels are not used.
-        generator: :class:`ResnetGeneratorConfig` fields (CycleGAN: ngf 64, 9 blocks).
-        disc_base_width: channels of the discriminators' first layer (CycleGAN: 64).
-        crop: ``[H, W]`` random training crop (multiple of 4).
-        downscale: integer factor frames are shrunk by before cropping (1 = native scale).
-        hflip_p: horizontal flip probability of training crops.
-        batch_size: CycleGAN uses 1.
-        lr, beta1, beta2: Adam settings.
-        lambda_cycle, lambda_identity: loss weights (10 and 0.5 in CycleGAN).
-        pool_size: image pool size (50 in CycleGAN).
-        max_steps, max_minutes: budget; the learning rate decays linearly over the second half.
-        log_every, checkpoint_every: in steps.
-        stats_frames: frames per domain used to report colour statistics at the end.
-    """
-
-    name: str = "cyclegan"
-    description: str = ""
-    out_dir: str = "runs/cyclegan"
-    seed: int = 0
-    device: str = "auto"
-    threads: int | None = None
-    amp: bool = True
-    domain_a: str = "sim"
-    domain_b: str = "intraop"
-    source_a: dict = field(default_factory=dict)
-    source_b: dict = field(default_factory=dict)
-    generator: dict = field(default_factory=dict)
-    disc_base_width: int = 64
-    crop: list = field(default_factory=lambda: [128, 224])
-    downscale: int = 1
-    hflip_p: float = 0.5
-    batch_size: int = 1
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    lambda_cycle: float = 10.0
-    lambda_identity: float = 0.5
-    pool_size: int = 50
-    max_steps: int = 1000
-    max_minutes: float | None = None
-    log_every: int = 50
-    checkpoint_every: int = 100
-    stats_frames: int = 16
-
-    def __post_init__(self) -> None:
-        def fail(msg):
-            raise InputError(None, f"CycleGANConfig: {msg}")
-
-        for name in ("batch_size", "max_steps", "log_every", "checkpoint_every", "disc_base_width", "downscale"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                fail(f"{name} must be a positive integer, got {v!r}")
-        if not (isinstance(self.crop, (list, tuple)) and len(self.crop) == 2
-                and all(isinstance(v, int) and v >= 16 for v in self.crop)):
-            fail(f"crop must be [H, W] integers >= 16, got {self.crop!r}")
-        gen = ResnetGeneratorConfig.from_dict(self.generator)
-        m = 2 ** gen.n_downsampling
-        if self.crop[0] % m or self.crop[1] % m:
-            fail(f"crop {self.crop} must be a multiple of {m} (2**n_downsampling)")
-        if not self.source_a or not self.source_b:
-            fail("source_a and source_b are required")
-        if self.domain_a == self.domain_b:
-            fail("domain_a and domain_b must differ")
-
-    @classmethod
-    def from_dict(cls, d: dict, source=None) -> "CycleGANConfig":
-        """Build from a dict (unknown keys and wrong types are errors naming the key)."""
-        return config_from_dict(cls, d, source=source)
-
-    @classmethod
-    def load(cls, path, overrides: dict | None = None) -> "CycleGANConfig":
-        """Read a JSON (or YAML) config file; ``overrides`` replace top-level keys."""
-        return load_config(path, cls, overrides)
-
-    def to_dict(self) -> dict:
-        return config_to_dict(self)
+from ..sutures.data import source_from_spec, write_frame_png
+from .config import CycleGANConfig
 
 
 # --------------------------------------------------------------------------- data
@@ -243,7 +154,7 @@ def generator_card(cfg: CycleGANConfig, net: ResnetGenerator, source: str, targe
                                   f"{json.dumps(cfg.source_b)}",
         metrics={"translation": {"source_domain": source, "target_domain": target}, **metrics},
         notes=("CycleGAN generator (image-to-image translation), not a heatmap model: use with "
-               "python -m training.translate_folder. Input/output RGB scaled to [-1, 1]; H and W padded to "
+               "python -m training.cyclegan.translate. Input/output RGB scaled to [-1, 1]; H and W padded to "
                f"multiples of {2 ** net.config.n_downsampling}."),
     )
 
@@ -453,7 +364,7 @@ def _finish(cfg, ctx, out, log, src_a, src_b, g_ab, g_ba, step, minutes, g_param
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.train_cyclegan", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training.cyclegan.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", required=True, help="JSON config (training/configs/cyclegan*.json)")
     p.add_argument("--resume", help="'auto' (out_dir/last.safetensors) or a training-state file")
     p.add_argument("--max-steps", type=int)

@@ -2,8 +2,8 @@
 
 Usage::
 
-    python -m training.translate_folder --generator runs/cyclegan/G_sim2intraop.json --in DIR --out DIR
-    python -m training.translate_folder --generator G.json --adaptor --in SIM_ROOT --out TRANSLATED_ROOT
+    python -m training.cyclegan.translate --generator runs/cyclegan/G_sim2intraop.json --in DIR --out DIR
+    python -m training.cyclegan.translate --generator G.json --adaptor --in SIM_ROOT --out TRANSLATED_ROOT
 
 Flat mode: every ``.png``/``.jpg``/``.jpeg`` file directly in ``--in`` is
 translated at full resolution and written to ``--out`` as an 8-bit RGB PNG with
@@ -14,7 +14,7 @@ of the input stay valid for the output.
 ``--adaptor`` mode: ``--in`` and ``--out`` are AdaptOR-layout roots
 (``<op>/<video>/images`` + ``point_labels``); every ``images/`` folder is
 translated and its ``point_labels/*.json`` files are copied unchanged, so the
-output is a labelled training set for :class:`training.suture_data.AdaptorSource`.
+output is a labelled training set for :class:`training.sutures.data.AdaptorSource`.
 
 Existing outputs are never replaced unless ``--overwrite`` is given; the check
 runs before any work, so a refused run writes nothing. Grayscale frames are
@@ -30,13 +30,13 @@ from typing import Sequence
 
 from heatmap_landmarks.errors import CheckpointError, InputError, refuse_overwrite
 
-from .datasets.adaptor import IMAGE_DIR, IMAGE_EXTENSIONS, LABEL_DIR, read_png_rgb
+from ..datasets.adaptor import IMAGE_DIR, IMAGE_EXTENSIONS, LABEL_DIR, read_png_rgb
 
 __all__ = ["load_generator", "plan_adaptor", "plan_flat", "translate_pairs", "main"]
 
 
 def load_generator(path, device: str = "cpu"):
-    """Load a generator card saved by ``train_cyclegan``; refuses other model kinds."""
+    """Load a generator card saved by ``training.cyclegan.train``; refuses other model kinds."""
     from heatmap_landmarks.checkpoint import load_checkpoint
 
     model, card = load_checkpoint(path, device=device)
@@ -91,9 +91,9 @@ def plan_adaptor(in_root: str, out_root: str) -> tuple[list[tuple[str, str]], li
 def translate_pairs(generator, pairs: Sequence[tuple[str, str]], *, device: str = "cpu", overwrite: bool = False,
                     progress: bool = True) -> int:
     """Translate each input frame into its output path (8-bit PNG, atomic); returns the count."""
-    from .common import progress_bar
-    from .suture_data import write_frame_png
-    from .train_cyclegan import translate_array
+    from ..common import progress_bar
+    from ..sutures.data import write_frame_png
+    from .train import translate_array
 
     bar = progress_bar(pairs, total=len(pairs), desc="translate", enabled=progress)
     count = 0
@@ -107,8 +107,8 @@ def translate_pairs(generator, pairs: Sequence[tuple[str, str]], *, device: str 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.translate_folder", description=__doc__.split("\n\n")[0])
-    p.add_argument("--generator", required=True, help="generator model card (.json) from train_cyclegan")
+    p = argparse.ArgumentParser(prog="python -m training.cyclegan.translate", description=__doc__.split("\n\n")[0])
+    p.add_argument("--generator", required=True, help="generator model card (.json) from training.cyclegan.train")
     p.add_argument("--in", dest="in_dir", required=True, help="folder of frames (or AdaptOR root with --adaptor)")
     p.add_argument("--out", dest="out_dir", required=True, help="output folder")
     p.add_argument("--adaptor", action="store_true", help="in/out are AdaptOR roots; labels are copied")

@@ -3,7 +3,7 @@
 Every sample goes through the same preprocessing as inference
 (:func:`heatmap_landmarks.preprocess.prepare_cardiac`: resample to the card's
 spacing, centre pad/crop to 256x256, percentile-normalise to [0, 1]), then
-on-the-fly augmentation (:mod:`training.augment`), then heatmap encoding:
+on-the-fly augmentation (:mod:`training.cardiac.augment`), then heatmap encoding:
 
 * ``heatmap_mode="single"``: one channel with all N landmarks
   (:func:`~heatmap_landmarks.heatmaps.encode_heatmap`, sigma^2 = 5 px^2 for N > 1);
@@ -43,11 +43,12 @@ from heatmap_landmarks.phantoms import make_lax_slice, make_sax_slice
 from heatmap_landmarks.preprocess import prepare_cardiac
 
 from .augment import augment_sample
-from .common import derive_seed
-from .config import AugmentConfig, CardiacDataConfig, parse_seed_range
+from ..common import derive_seed
+from ..common.config import parse_seed_range
+from .config import CardiacAugmentConfig, CardiacDataConfig
 from heatmap_landmarks.cardiac.segmentation import ACDC_LABELS
 
-from .datasets import (
+from ..datasets import (
     DatasetReport,
     iter_acdc_dataset,
     iter_stacom_dataset,
@@ -55,7 +56,7 @@ from .datasets import (
     stratified_split,
     train_val_test_split,
 )
-from .synth_cardiac import OUTSIDE, class_map, synthesise
+from .synth import OUTSIDE, class_map, synthesise
 
 log = logging.getLogger("training")
 
@@ -85,7 +86,7 @@ class CardiacItem:
         source: file or ``phantom:<view>:<seed>``.
         names: display names per landmark for evaluation (e.g. LVC named BCA/ACA).
         classes: ``(H, W)`` uint8 class map on the network grid for label-map synthesis
-            (:mod:`training.synth_cardiac`), or None.
+            (:mod:`training.cardiac.synth`), or None.
         stratum: e.g. the ACDC pathology group, for stratified splits; None elsewhere.
         meta: where the image came from (phase, slice index, stack size), for evaluation.
     """
@@ -327,7 +328,7 @@ class EpochStream(Dataset):
     """
 
     def __init__(self, base, length: int, *, seed: int, shuffle: bool, mode: str, view: str,
-                 augment: AugmentConfig | None, input_size=(256, 256), crop_size: int = 0):
+                 augment: CardiacAugmentConfig | None, input_size=(256, 256), crop_size: int = 0):
         self.base = base
         self.length = int(length)
         self.seed = int(seed)
@@ -386,7 +387,7 @@ def random_crop(image: np.ndarray, points: np.ndarray, size: int, rng: np.random
 
 
 def make_training_sample(item: CardiacItem, index: int, *, seed: int, mode: str, view: str,
-                         augment: AugmentConfig | None, sigma2: float | None = None, crop_size: int = 0) -> dict:
+                         augment: CardiacAugmentConfig | None, sigma2: float | None = None, crop_size: int = 0) -> dict:
     """Augment (when ``augment`` is given and enabled), crop (``crop_size`` > 0), encode the target."""
     image, pts, supervised = item.image, item.points, item.supervised
     names = ["RVI-1", "RVI-2", "LVC"] if view == "sax" else ["MV-1", "MV-2"]

@@ -1,6 +1,6 @@
 """A contact sheet of a short-axis model on real images: the Kaggle DICOMs and M&Ms-2 patient 001.
 
-    python -m training.real_contact_sheet --weights heatmap_landmarks/weights/cardiac_sax.json \\
+    python -m training.cardiac.contact_sheet --weights heatmap_landmarks/weights/cardiac_sax.json \\
         --realdata ../shared/realdata --out Resources/Screenshots/cardiac_real_sax.png
 
 Each tile is one real slice through the product path (:func:`detect_cardiac`
@@ -90,7 +90,7 @@ def build_sheet(weights: str, realdata: Path, *, columns: int = 6) -> np.ndarray
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.real_contact_sheet", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training.cardiac.contact_sheet", description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", required=True)
     p.add_argument("--realdata", required=True, help="the real-data folder (kaggle_dsb_sax/, mnms2/)")
     p.add_argument("--out", required=True, help="PNG to write")

@@ -20,6 +20,7 @@ budget, progress bars and per-epoch logs.
 * :func:`progress_bar`: tqdm on the main rank, a silent stand-in elsewhere.
 * :class:`MetricsLog`: one JSON line per epoch (``log.jsonl``) and the same
   rows as ``log.csv``.
+* :func:`json_safe`: a JSON-able copy of a summary (NaN/inf -> null, numpy scalars -> Python).
 """
 from __future__ import annotations
 
@@ -68,6 +69,7 @@ __all__ = [
     "wrap_ddp",
     "save_training_state",
     "load_training_state",
+    "json_safe",
 ]
 
 
@@ -538,3 +540,17 @@ def _fmt(v: Any) -> Any:
     if isinstance(v, (list, dict)):
         return json.dumps(v)
     return v
+
+
+# --------------------------------------------------------------------------- JSON
+def json_safe(obj: Any) -> Any:
+    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
