@@ -19,6 +19,7 @@ sys.path.insert(0, str(ROOT / "CardiacLandmarkGAN"))
 
 from CardiacLandmarkGANLib.testdata import blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
 from heatmap_landmarks import cli  # noqa: E402
+from heatmap_landmarks.cli._common import EXIT_BROKEN_PIPE  # noqa: E402
 from heatmap_landmarks.geometry import Geometry  # noqa: E402
 from heatmap_landmarks.io import write_image  # noqa: E402
 
@@ -218,5 +219,5 @@ def test_closed_stdout_ends_quietly(tmp_path):
     _, stderr = proc.communicate(timeout=300)
     stderr = stderr.decode("utf-8", "replace")
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr and "Exception ignored" not in stderr, stderr
-    assert proc.returncode == cli.EXIT_BROKEN_PIPE, (proc.returncode, stderr)
+    assert proc.returncode == EXIT_BROKEN_PIPE, (proc.returncode, stderr)
     assert (tmp_path / "o" / "seg_landmarks.csv").is_file()  # the work itself was done and published

@@ -20,13 +20,9 @@ sys.path.insert(0, str(ROOT / "CardiacLandmarkGAN"))
 
 from CardiacLandmarkGANLib.testdata import blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
 from heatmap_landmarks import cli, mrml  # noqa: E402
-from heatmap_landmarks.cli_cardiac import (  # noqa: E402
-    LANDMARK_COLUMNS,
-    MEASUREMENT_COLUMNS,
-    contact_sheet,
-    input_stem,
-    output_names,
-)
+from heatmap_landmarks.cli._common import input_stem  # noqa: E402
+from heatmap_landmarks.cli.cardiac import LANDMARK_COLUMNS, MEASUREMENT_COLUMNS, output_names  # noqa: E402
+from heatmap_landmarks.render import contact_sheet  # noqa: E402
 from heatmap_landmarks.geometry import Geometry  # noqa: E402
 from heatmap_landmarks.io import read_image, write_image  # noqa: E402
 

@@ -17,7 +17,7 @@ import pytest
 import SimpleITK as sitk
 
 from heatmap_landmarks import cli, mrml
-from heatmap_landmarks.cli_cardiac import LANDMARK_COLUMNS, MEASUREMENT_COLUMNS
+from heatmap_landmarks.cli.cardiac import LANDMARK_COLUMNS, MEASUREMENT_COLUMNS
 from heatmap_landmarks.geometry import LPS_TO_RAS, Geometry
 from heatmap_landmarks.io import read_image, write_image
 from heatmap_landmarks.cardiac.segmentation import (

@@ -19,7 +19,7 @@ import SimpleITK as sitk
 
 from heatmap_landmarks import cli
 from heatmap_landmarks.adaptor_json import read_point_labels, read_submission_json
-from heatmap_landmarks.cli_sutures import default_submission_names, overlay_step
+from heatmap_landmarks.cli.sutures import default_submission_names, overlay_step
 from heatmap_landmarks.testing import draw_spot_frame, make_spot_detector
 from heatmap_landmarks.video import open_frames
 

@@ -1,15 +1,23 @@
 """Writing result files safely: all or nothing, and never over the user's files.
 
-The one home of the atomic-write idea for text outputs (CSV, JSON). Image and
-checkpoint writers, which write through libraries, use the same pattern
-(temporary name in the target folder, then ``os.replace``).
+The one home of the atomic-write idea:
+
+* :func:`atomic_text_file`: one text output (CSV, JSON) appears only complete.
+* :func:`staged_outputs`: a run's set of files and folders appears together,
+  or not at all (the command line's ``--out`` folders).
+
+Image and checkpoint writers, which write through libraries, use the same
+pattern (temporary name in the target folder, then ``os.replace``).
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import tempfile
-from typing import IO, Iterator
+from pathlib import Path
+from typing import IO, Iterator, Mapping
 
 from .errors import InputError, PathLike, refuse_overwrite
 
@@ -53,3 +61,102 @@ def atomic_text_file(path: PathLike, *, overwrite: bool = False, newline: str | 
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+#: ``errno`` values of an output folder that cannot take the results, with what the user is told.
+_OUTPUT_PROBLEMS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted (an immutable or protected folder?)",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EEXIST: "a file is in the way",
+    errno.ENAMETOOLONG: "a file name is too long",
+}
+
+
+def output_error(out: PathLike, err: OSError) -> InputError:
+    """The one-line error for an output folder ``out`` that failed with ``err`` (names ``out``, never a temp path)."""
+    why = _OUTPUT_PROBLEMS.get(err.errno) or (err.strerror or type(err).__name__).lower()
+    return InputError(out, f"cannot write the results here: {why}")
+
+
+def _make_folder(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "is a file; the output must be a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise output_error(out, err) from None
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path):
+    """Hold an exclusive lock on ``folder`` (POSIX ``flock`` on the folder itself; no lock file is left)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; the existence checks still refuse most races
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def staged_outputs(out: PathLike, names: Mapping[str, str], *, overwrite: bool = False,
+                   prefix: str = ".partial-") -> Iterator[tuple[Path, dict]]:
+    """All-or-nothing publishing of a run's files and folders into the folder ``out``.
+
+    Yields ``(staging, published)``: write the entries named in ``names``
+    (kind -> file or folder name, relative to ``out``) into the hidden folder
+    ``staging`` inside ``out``. When the block ends without an exception, every
+    entry that exists there replaces ``out/<name>`` and is recorded in
+    ``published`` (kind -> final path). A folder entry replaces the old folder
+    as a whole, so nothing of an earlier, longer run stays behind. Without
+    ``overwrite`` an existing entry is refused (also one that another run
+    published meanwhile); with it, the old entry is removed. The staging folder
+    is removed in every case, so a failure leaves nothing partial, and an
+    ``OSError`` of the folder (full disk, read-only, no permission) becomes one
+    line naming ``out``.
+
+    >>> d = Path(tempfile.mkdtemp())
+    >>> with staged_outputs(d, {"table": "a.csv", "labels": "labels"}) as (staging, published):
+    ...     _ = (staging / "a.csv").write_text("x")
+    ...     (staging / "labels").mkdir(); _ = (staging / "labels" / "1.json").write_text("{}")
+    >>> sorted(p.name for p in d.iterdir()), sorted(published)
+    (['a.csv', 'labels'], ['labels', 'table'])
+    """
+    out = Path(out)
+    _make_folder(out)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=prefix, dir=out))
+    except OSError as err:
+        raise output_error(out, err) from None
+    published: dict = {}
+    try:
+        try:
+            yield staging, published
+        except OSError as err:
+            raise output_error(out, err) from None
+        present = {kind: name for kind, name in names.items() if os.path.lexists(staging / name)}
+        # One run publishes at a time, so two runs into one folder never mix their entries.
+        with _folder_lock(out):
+            if not overwrite:
+                for name in present.values():
+                    refuse_overwrite(out / name, overwrite)  # another run may have published meanwhile
+            try:
+                for kind, name in present.items():
+                    target = out / name
+                    if os.path.lexists(target):
+                        os.replace(target, staging / f".old-{kind}")  # out of the way, so the new entry lands whole
+                    os.replace(staging / name, target)
+                    published[kind] = target
+            except OSError as err:
+                raise output_error(out, err) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -154,7 +154,7 @@ def stream_child(args) -> None:
     """Child process: run the CLI writer over the long video, sampling RSS; prints one JSON line."""
     import torch
 
-    from heatmap_landmarks.cli_sutures import detect_to_folder
+    from heatmap_landmarks.cli.sutures import detect_to_folder
     from heatmap_landmarks.sutures import SuturePredictor
     from heatmap_landmarks.video import open_frames
 

@@ -57,7 +57,7 @@ from .measurements import annulus_excursion, long_axis_length, mitral_annulus_di
 from .names import lv_centre_channel, name_rv_insertions, sax_labels, stack_basal_end, view_of_names
 from .predict import VolumeAt
 
-__all__ = ["CHUNK_FRAMES", "CardiacDetections", "FrameLandmarks", "detect_cardiac"]
+__all__ = ["CHUNK_FRAMES", "CardiacDetections", "FrameLandmarks", "detect_cardiac", "image_volumes"]
 
 #: Time points of a 2D cine run through the predictor (and normalised) together.
 CHUNK_FRAMES = 64
@@ -355,3 +355,22 @@ def detect_cardiac(volume_at: VolumeAt, n_times: int, predictor, *, view: str | 
     return CardiacDetections(view=view, names=names, points=points, confidence=conf, ras=ras, labels=labels,
                              basal_end=basal_end, notes=notes, seconds=time.perf_counter() - started,
                              weights=[str(predictor.weights_path)])
+
+
+def image_volumes(image):
+    """``(volume_at, n_times)`` of an :class:`~heatmap_landmarks.io.Image` for :func:`detect_cardiac`.
+
+    A ``"2d+t"`` cine is ``F`` time points of one slice (``volume_at(t)`` gives
+    ``(1, H, W)``); a 2D image or a 3D stack is one time point of ``F`` slices.
+    """
+    array = image.array
+    if image.kind == "2d+t":
+        def volume_at(t):
+            return array[t:t + 1], image.geometry
+
+        return volume_at, image.n_frames
+
+    def volume_at(_t):
+        return array, image.geometry
+
+    return volume_at, 1

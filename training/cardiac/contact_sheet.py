@@ -29,7 +29,7 @@ TILE = 192
 def _tile(image2d, heat2d, points: dict, reference: dict, caption: str) -> np.ndarray:
     import cv2
 
-    from heatmap_landmarks.cli_sutures import render_overlay
+    from heatmap_landmarks.render import render_overlay
 
     lo, hi = np.percentile(image2d, (1, 99))
     grey = np.clip((image2d - lo) / max(hi - lo, 1e-6), 0, 1)

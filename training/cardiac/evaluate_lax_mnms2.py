@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 
 from heatmap_landmarks.cardiac import detect_cardiac, load_predictors
-from heatmap_landmarks.cli_cardiac import image_volumes
+from heatmap_landmarks.cardiac.pipeline import image_volumes
 from heatmap_landmarks.errors import InputError
 from heatmap_landmarks.geometry import Geometry
 from heatmap_landmarks.heatmaps import smooth_over_time

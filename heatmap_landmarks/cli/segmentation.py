@@ -38,11 +38,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_cardiac import (_print_summary, _write_text, add_input_arguments, image_volumes, input_stem,
-                          landmark_rows, measurement_rows, output_names, read_input, staged_outputs,
-                          write_contact_sheet, write_landmark_files)
-from .errors import InputError, refuse_overwrite
-from .cardiac.segmentation import ACDC_LABELS, LabelValues, detections_from_labels
+from ..cardiac.pipeline import image_volumes
+from ..fileutil import staged_outputs
+from ._common import add_input_arguments, input_stem, print_summary, read_input, write_text
+from .cardiac import landmark_rows, measurement_rows, output_names, write_contact_sheet, write_landmark_files
+from ..errors import InputError, refuse_overwrite
+from ..cardiac.segmentation import ACDC_LABELS, LabelValues, detections_from_labels
 
 #: How strongly each structure tints the overlay (inferno heat value, 0..1).
 TINT = {"rv": 0.45, "myo": 0.7, "lv": 1.0}
@@ -52,7 +53,7 @@ GRID_TOLERANCE_MM = 1e-2
 
 def add_parser(subparsers) -> None:
     """Register ``from-segmentation`` (called by :func:`heatmap_landmarks.cli.build_parser`)."""
-    from .cli import plain_name
+    from ._common import plain_name
 
     parser = subparsers.add_parser(
         "from-segmentation", help="cardiac landmarks from a label map (RV insertions, LV centre, mitral hinges)",
@@ -82,7 +83,7 @@ def add_parser(subparsers) -> None:
 
 
 def segmentation_output_names(stem: str, *, overlay: bool) -> dict:
-    """Output file names by kind: :func:`~heatmap_landmarks.cli_cardiac.output_names` without the heatmap, plus notes.
+    """Output file names by kind: :func:`~heatmap_landmarks.cli.cardiac.output_names` without the heatmap, plus notes.
 
     >>> sorted(segmentation_output_names("seg", overlay=False).values())
     ['seg.mrk.json', 'seg_landmarks.csv', 'seg_measurements.csv', 'seg_notes.txt']
@@ -125,7 +126,7 @@ def points_from_label_file(labelmap, out, *, image=None, labels: LabelValues = A
         spacing_xy: ``(column, row)`` pixel size in mm replacing the files' (both).
 
     Returns:
-        summary dict as :func:`~heatmap_landmarks.cli_cardiac.detect_file` returns it (``view``,
+        summary dict as :func:`~heatmap_landmarks.cli.cardiac.detect_file` returns it (``view``,
         ``view_scores`` (empty), ``detections``, ``image`` (the label map), ``landmarks``,
         ``measurements``, ``files``, ``seconds``, ``notes``, ``assumed``); the notes are also in
         ``<name>_notes.txt``.
@@ -158,7 +159,7 @@ def points_from_label_file(labelmap, out, *, image=None, labels: LabelValues = A
 
     with staged_outputs(out, names, overwrite=overwrite) as (staging, files):
         write_landmark_files(staging, names, rows, measurements, label_image.kind)
-        _write_text(staging / names["notes"], notes_text)
+        write_text(staging / names["notes"], notes_text)
         if picture is not None:
             write_contact_sheet(staging / names["overlay"], picture.array,
                                 label_tint(label_image.array, labels), rows)
@@ -176,5 +177,5 @@ def run_from_segmentation(args) -> int:
     summary = points_from_label_file(args.labelmap, args.out, image=args.image, labels=labels, view=args.view,
                                      overwrite=args.overwrite, name=args.name, series_uid=args.series_uid,
                                      image_series_uid=args.image_series_uid, spacing_xy=args.spacing)
-    _print_summary(summary)
+    print_summary(summary)
     return 0

@@ -19,28 +19,28 @@ of longer ones, unless ``--overlay-every N`` says otherwise (0: none).
 Everything is first written to a hidden folder inside DIR and moved into
 place only when all frames succeeded, so a bad frame, a crash or Ctrl-C leaves
 no partial results. Existing results are never replaced without
-``--overwrite``.
+``--overwrite``; with it, ``point_labels/`` and ``overlays/`` are replaced as
+a whole, so no file of an earlier run stays behind. Two runs into one DIR
+publish one at a time: without ``--overwrite`` the later one is refused.
 """
 from __future__ import annotations
 
 import argparse
 import collections
-import math
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import cv2
-import numpy as np
 
-from .adaptor_json import SubmissionEntry, SubmissionWriter, SutureCsvWriter, write_point_labels
-from .errors import InputError, OutputExistsError
-from .io import check_path_name
-from .sutures.decode import user_settings
-from .sutures.names import suture_labels
-from .video import FrameSource, open_frames
+from ..adaptor_json import SubmissionEntry, SubmissionWriter, SutureCsvWriter, write_point_labels
+from ..errors import InputError, OutputExistsError
+from ..fileutil import staged_outputs
+from ..io import check_path_name
+from ..render import render_overlay
+from ..sutures.decode import user_settings
+from ..sutures.names import suture_labels
+from ..video import FrameSource, open_frames
 
 #: Inputs with more frames than this get overlays for every ``LONG_INPUT_OVERLAY_STEP``-th frame only.
 OVERLAY_ALL_UP_TO = 100
@@ -48,12 +48,11 @@ LONG_INPUT_OVERLAY_STEP = 25
 LABEL_DIR = "point_labels"
 OVERLAY_DIR = "overlays"
 SUBMISSION_FILE = "submission.json"
-POINT_COLOUR_RGB = (0, 255, 255)  # cyan: stands out on tissue and on inferno
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``sutures`` subcommand (called by :func:`heatmap_landmarks.cli.build_parser`)."""
-    from .cli import add_common_arguments
+    from ._common import add_common_arguments
 
     parser = subparsers.add_parser(
         "sutures",
@@ -86,44 +85,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------
 # overlays
 # ---------------------------------------------------------------------------
-def render_overlay(rgb, heatmap, points, labels=None, *, opacity: float = 0.6) -> np.ndarray:
-    """Frame with the heatmap blended in (OpenCV's inferno) and the points drawn.
-
-    Args:
-        rgb: ``(H, W, 3)`` float RGB in [0, 1].
-        heatmap: ``(H, W)`` float in [0, 1] (None: points only).
-        points: ``(M, 2)`` (x, y) pixels; labels: M strings (default S-1..S-M).
-        opacity: heatmap opacity where the heatmap is 1; it fades with the
-            heatmap value, so background stays visible.
-
-    Returns:
-        ``(H, W, 3)`` uint8 RGB.
-
-    >>> img = render_overlay(np.zeros((20, 30, 3), np.float32), np.zeros((20, 30), np.float32), [[10, 5]])
-    >>> img.shape, img.dtype, tuple(int(v) for v in img[5, 10])
-    ((20, 30, 3), dtype('uint8'), (0, 255, 255))
-    """
-    base = np.clip(np.asarray(rgb, dtype=np.float32), 0.0, 1.0)
-    out = base.copy()
-    if heatmap is not None:
-        heat = np.clip(np.asarray(heatmap, dtype=np.float32), 0.0, 1.0)
-        colours = cv2.applyColorMap(np.round(heat * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)
-        colours = cv2.cvtColor(colours, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
-        alpha = (float(opacity) * heat)[..., None]
-        out = (1.0 - alpha) * base + alpha * colours
-    image = np.ascontiguousarray(np.round(out * 255).astype(np.uint8))
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    labels = suture_labels(len(pts)) if labels is None else list(labels)
-    scale = max(image.shape[:2]) / 600.0
-    radius = max(2, int(round(4 * scale)))
-    for (x, y), label in zip(pts, labels):
-        if not (math.isfinite(x) and math.isfinite(y)):
-            continue
-        centre = (int(round(x)), int(round(y)))
-        cv2.circle(image, centre, radius, POINT_COLOUR_RGB, -1, lineType=cv2.LINE_AA)
-        cv2.putText(image, str(label), (centre[0] + radius + 1, centre[1] - radius - 1), cv2.FONT_HERSHEY_SIMPLEX,
-                    max(0.3, 0.4 * scale), POINT_COLOUR_RGB, 1, lineType=cv2.LINE_AA)
-    return image
 
 
 # ---------------------------------------------------------------------------
@@ -185,18 +146,6 @@ def check_out(out, source: FrameSource, overwrite: bool) -> Path:
     return out
 
 
-def _publish(staging: Path, out: Path) -> int:
-    """Move every staged file to the same place under ``out``; returns how many."""
-    count = 0
-    for root, _, files in os.walk(staging):
-        target_dir = out / Path(root).relative_to(staging)
-        target_dir.mkdir(parents=True, exist_ok=True)
-        for name in files:
-            os.replace(Path(root) / name, target_dir / name)
-            count += 1
-    return count
-
-
 def detect_to_folder(source: FrameSource, predictor, out: Path, *, decoder: dict, overwrite: bool = False,
                      overlay_every: int | None = None, folder_name: str | None = None,
                      subfolder_name: str | None = None, progress=None) -> dict:
@@ -213,10 +162,11 @@ def detect_to_folder(source: FrameSource, predictor, out: Path, *, decoder: dict
     step = overlay_step(len(source), overlay_every)
     op, video = default_submission_names(source)
     op, video = folder_name or op, subfolder_name or video
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".sutures-partial-", dir=out))
+    names = {"submission": SUBMISSION_FILE, "csv": csv_name, "labels": LABEL_DIR, "overlays": OVERLAY_DIR}
     n_frames = n_points = n_overlays = 0
-    try:
+    # One staging folder, renamed into place entry by entry at the end: label and overlay folders are replaced
+    # whole (nothing of an earlier, longer run stays), and two runs into one folder never mix.
+    with staged_outputs(out, names, overwrite=overwrite, prefix=".sutures-partial-") as (staging, _published):
         (staging / LABEL_DIR).mkdir()
         if step:
             (staging / OVERLAY_DIR).mkdir()
@@ -242,23 +192,20 @@ def detect_to_folder(source: FrameSource, predictor, out: Path, *, decoder: dict
                     overlay = render_overlay(rgb, pred.heatmap, pred.points, labels)
                     if not cv2.imwrite(os.fspath(staging / OVERLAY_DIR / f"{stem}.png"),
                                        cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR)):
-                        raise InputError(staging / OVERLAY_DIR, f"could not write the overlay of {name}")
+                        raise InputError(out / OVERLAY_DIR, f"could not write the overlay of {name}")
                     n_overlays += 1
                 n_frames += 1
                 n_points += len(pred.points)
                 if progress is not None:
                     progress.update(1)
-        _publish(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return {"frames": n_frames, "points": n_points, "overlays": n_overlays, "csv": os.fspath(out / csv_name),
             "submission": os.fspath(out / SUBMISSION_FILE), "labels": os.fspath(out / LABEL_DIR)}
 
 
 def run(args) -> int:
     """Handler of ``heatmap-landmarks sutures``."""
-    from .catalog import default_weights_key
-    from .sutures import SuturePredictor
+    from ..catalog import default_weights_key
+    from ..sutures import SuturePredictor
 
     source = open_frames(args.input)
     source.probe()  # an unusable (first) frame fails here, before the model is loaded

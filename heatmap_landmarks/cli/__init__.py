@@ -1,0 +1,83 @@
+"""``heatmap-landmarks``: the batch command line.
+
+    heatmap-landmarks cardiac INPUT --view sax|lax|auto --out DIR [--weights FILE] [--device cpu|cuda]
+                      [--series-uid UID] [--spacing SX SY] [--name NAME]
+    heatmap-landmarks sutures INPUT --out DIR [--weights FILE] [--device cpu|cuda]
+    heatmap-landmarks from-segmentation LABELMAP [--image IMAGE] [--labels RV,MYO,LV] [--view sax|lax] --out DIR
+                      [--series-uid UID] [--image-series-uid UID] [--spacing SX SY] [--name NAME]
+    heatmap-landmarks demo [--out DIR]
+
+Each subcommand lives in its own module of this package (``cardiac``, ``sutures``, ``segmentation``,
+``demo``; what they share is in ``_common``) and registers itself through ``add_parser(subparsers)``; its handler returns
+an exit code. Any :class:`~heatmap_landmarks.errors.InputError`, and any
+argument argparse refuses, is printed as one line on stderr and the command
+exits with status 2. A closed stdout (``| head -1``) ends the command quietly.
+
+Nothing here imports torch, slicer or vtk: ``--help``, refused arguments and
+refused inputs stay fast, and torch is imported only when a model is loaded.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from .. import __version__
+from ..errors import HeatmapLandmarksError
+from ._common import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_CANCELLED, OneLineParser
+
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import cardiac, demo, segmentation, sutures
+
+    parser = OneLineParser(
+        prog="heatmap-landmarks",
+        description="Heatmap-based landmark detection: cardiac MR landmarks and endoscopic suture points.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{cardiac,sutures,from-segmentation,demo}")
+    cardiac.add_parser(sub)
+    sutures.add_parser(sub)
+    segmentation.add_parser(sub)
+    demo.add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run ``heatmap-landmarks ARGV``; returns the exit status (0 done, 2 bad input, 130 cancelled)."""
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # The reader went away (``| head -1``). Point stdout at devnull so the
+        # interpreter's final flush does not raise again, and stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _run(argv) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    from ..inference import Cancelled
+
+    try:
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the BrokenPipeError handler of main()
+        return code
+    except HeatmapLandmarksError as err:
+        print(f"heatmap-landmarks {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Cancelled as err:
+        print(f"heatmap-landmarks {args.command}: {err}", file=sys.stderr)
+        return EXIT_CANCELLED
+    except KeyboardInterrupt:
+        print(f"heatmap-landmarks {args.command}: interrupted", file=sys.stderr)
+        return EXIT_CANCELLED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
