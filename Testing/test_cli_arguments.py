@@ -167,7 +167,7 @@ def test_series_uid_chooses_the_series(tmp_path, capsys):
     code, _, err = run(["from-segmentation", folder, "--out", tmp_path / "o", "--series-uid", UID_A], capsys)
     assert code == 0, err
     rows = read_rows(tmp_path / "o" / "dicom_landmarks.csv")
-    assert {r["frame"] for r in rows} == {"0", "1"} and {"RVI-1", "RVI-2"} <= {r["label"] for r in rows}
+    assert {r["slice"] for r in rows} == {"0", "1"} and {"RVI-1", "RVI-2"} <= {r["label"] for r in rows}
     code, _, err = run(["cardiac", folder, "--out", tmp_path / "c", "--series-uid", "9.9.9"], capsys)
     assert code == 2
     one_line(err, "9.9.9")

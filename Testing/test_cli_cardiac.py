@@ -7,6 +7,7 @@ and every output can be checked against known positions.
 from __future__ import annotations
 
 import csv
+import math
 import sys
 from pathlib import Path
 
@@ -21,8 +22,9 @@ sys.path.insert(0, str(ROOT / "CardiacLandmarkGAN"))
 from CardiacLandmarkGANLib.testdata import blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
 from heatmap_landmarks import cli, mrml  # noqa: E402
 from heatmap_landmarks.cli._common import input_stem  # noqa: E402
-from heatmap_landmarks.cli.cardiac import LANDMARK_COLUMNS, MEASUREMENT_COLUMNS, output_names  # noqa: E402
+from heatmap_landmarks.cli.cardiac import LANDMARK_COLUMNS, MEASUREMENT_COLUMNS, output_names, read_landmark_csv  # noqa: E402,E501
 from heatmap_landmarks.render import contact_sheet  # noqa: E402
+from heatmap_landmarks.errors import InputError  # noqa: E402
 from heatmap_landmarks.geometry import Geometry  # noqa: E402
 from heatmap_landmarks.io import read_image, write_image  # noqa: E402
 
@@ -68,11 +70,12 @@ def test_cine_nifti_all_outputs(tmp_path, models, capsys):
     assert sorted(p.name for p in out.iterdir()) == sorted(names.values())  # nothing else (no staging left)
 
     header, rows = read_csv(out / names["csv"])
-    assert tuple(header) == LANDMARK_COLUMNS == ("frame", "label", "x", "y", "r", "a", "s", "confidence")
-    assert [(int(r["frame"]), r["label"]) for r in rows] == [(t, k) for t in range(5) for k in ("MV-1", "MV-2")]
+    assert tuple(header) == LANDMARK_COLUMNS == ("time", "slice", "label", "x", "y", "r", "a", "s", "confidence")
+    assert [(int(r["time"]), r["label"]) for r in rows] == [(t, k) for t in range(5) for k in ("MV-1", "MV-2")]
+    assert {r["slice"] for r in rows} == {"0"}
     image = read_image(tmp_path / "cine.nii.gz")
     for r in rows:
-        t, (x, y) = int(r["frame"]), truth[int(r["frame"])][r["label"]]
+        t, (x, y) = int(r["time"]), truth[int(r["time"])][r["label"]]
         assert abs(float(r["x"]) - x) < 0.2 and abs(float(r["y"]) - y) < 0.2
         np.testing.assert_allclose([float(r[k]) for k in "ras"], image.points_to_ras([[float(r["x"]), float(r["y"])]], t)[0],
                                    atol=1e-3)
@@ -82,7 +85,7 @@ def test_cine_nifti_all_outputs(tmp_path, models, capsys):
     points, labels, descriptions = mrml.fiducials_to_arrays(markups)
     assert labels == [r["label"] for r in rows]
     np.testing.assert_allclose(points, [[float(r[k]) for k in "ras"] for r in rows], atol=1e-3)
-    assert descriptions[2].startswith("frame 1;") and mrml.parse_confidence(descriptions[2]) > 0.9
+    assert descriptions[2].startswith("time 1;") and mrml.parse_confidence(descriptions[2]) > 0.9
 
     heat = read_image(out / names["heatmap"])
     assert heat.kind == "2d+t" and heat.array.shape == frames.shape
@@ -93,7 +96,7 @@ def test_cine_nifti_all_outputs(tmp_path, models, capsys):
     assert tuple(header) == MEASUREMENT_COLUMNS
     diameters = [float(m["value"]) for m in measurements if m["measurement"] == "mitral annulus diameter"]
     assert len(diameters) == 5 and np.allclose(diameters, np.hypot(27.0, 3.0), atol=0.2)
-    excursion = {m["measurement"]: float(m["value"]) for m in measurements if m["frame"] == "-1"}
+    excursion = {m["measurement"]: float(m["value"]) for m in measurements if m["time"] == "-1"}
     assert excursion["MV-1 excursion"] == pytest.approx(6.0, abs=0.2)
 
     sheet = cv2.imread(str(out / names["overlay"]))
@@ -150,7 +153,7 @@ def test_stack_names_bca_aca_and_lv_length(tmp_path, models, capsys):
                            "--weights", models["sax"], "--quiet"], capsys)
     assert code == 0
     _, rows = read_csv(tmp_path / "o" / "stack_landmarks.csv")
-    frames = {r["label"]: int(r["frame"]) for r in rows if r["label"] in ("BCA", "ACA")}
+    frames = {r["label"]: int(r["slice"]) for r in rows if r["label"] in ("BCA", "ACA")}
     assert frames == {"BCA": 0, "ACA": 3}
     _, measurements = read_csv(tmp_path / "o" / "stack_measurements.csv")
     length = [float(m["value"]) for m in measurements if m["measurement"] == "LV long-axis length"]
@@ -258,7 +261,7 @@ def test_demo_with_given_weights(tmp_path, models, capsys):
 
 def test_contact_sheet_samples_long_inputs():
     frames = np.random.default_rng(0).random((50, 40, 30)).astype(np.float32)
-    rows = [{"frame": 0, "label": "MV-1", "x": 3.0, "y": 4.0}]
+    rows = [{"frame": 0, "label": "MV-1", "x": 3.0, "y": 4.0}]  # render.contact_sheet: "frame" indexes frames
     sheet = contact_sheet(frames, np.zeros_like(frames), rows, tile=64)
     assert sheet.dtype == np.uint8 and sheet.shape == (6 * 64, 6 * 64, 3)  # 36 tiles at most
 
@@ -267,3 +270,18 @@ def test_contact_sheet_samples_long_inputs():
                                         ("d/im.PNG", "im"), ("e/IM0001", "IM0001")])
 def test_input_stem(path, stem):
     assert input_stem(path) == stem
+
+
+def test_landmark_csv_reader_reads_new_and_old_columns(tmp_path):
+    """read_landmark_csv: time/slice columns, and the one 'frame' column of files before version 0.2."""
+    new = tmp_path / "new.csv"
+    new.write_text("time,slice,label,x,y,r,a,s,confidence\n2,3,RVI-1,1.5,2.5,10,20,30,0.9\n")
+    [row] = read_landmark_csv(new)
+    assert (row["time"], row["slice"], row["label"], row["x"]) == (2, 3, "RVI-1", 1.5)
+    old = tmp_path / "old.csv"
+    old.write_text("frame,label,x,y,r,a,s,confidence\n4,MV-1,1,2,3,4,5,\n")
+    with pytest.raises(InputError, match="old 'frame' column"):
+        read_landmark_csv(old)
+    [row] = read_landmark_csv(old, frame_is="time")
+    assert (row["time"], row["slice"]) == (4, 0) and math.isnan(row["confidence"])
+    assert (read_landmark_csv(old, frame_is="slice")[0]["slice"]) == 4

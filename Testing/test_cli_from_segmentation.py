@@ -125,8 +125,13 @@ def run(argv, capsys) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def frame_index(r) -> int:
+    """The image frame a CSV row belongs to: its time point in a cine (slice 0), else its slice (time 0)."""
+    return int(r["time"]) if r["slice"] == "0" and r["time"] != "0" else int(r["slice"])
+
+
 def by_frame(rows) -> dict:
-    return {(int(r["frame"]), r["label"]): r for r in rows}
+    return {(frame_index(r), r["label"]): r for r in rows}
 
 
 # ---------------------------------------------------------------------------
@@ -142,7 +147,8 @@ def test_sax_stack_outputs_match_the_core(tmp_path, capsys):
                                                      "seg_notes.txt"]  # no heatmap, no overlay, no staging left
     header, rows = read_csv(out / "seg_landmarks.csv")
     assert tuple(header) == LANDMARK_COLUMNS
-    assert [(int(r["frame"]), r["label"]) for r in rows] == [
+    assert {r["time"] for r in rows} == {"0"}
+    assert [(int(r["slice"]), r["label"]) for r in rows] == [
         (0, "RVI-1"), (0, "RVI-2"), (0, "BCA"), (1, "RVI-1"), (1, "RVI-2"), (1, "LVC"),
         (2, "RVI-1"), (2, "RVI-2"), (2, "LVC"), (3, "ACA")]
     assert all(r["confidence"] == "" for r in rows)
@@ -287,7 +293,7 @@ def test_lax_cine_mnms2_labels(tmp_path, capsys):
     code, stdout, err = run([path, "--view", "lax", "--labels", "3,2,1", "--out", tmp_path / "o"], capsys)
     assert code == 0, err
     _, rows = read_csv(tmp_path / "o" / "lax_landmarks.csv")
-    assert [(int(r["frame"]), r["label"]) for r in rows] == [(t, k) for t in range(5) for k in ("MV-1", "MV-2")]
+    assert [(int(r["time"]), r["label"]) for r in rows] == [(t, k) for t in range(5) for k in ("MV-1", "MV-2")]
     image = read_image(path)
     assert image.kind == "2d+t"
     table = by_frame(rows)
@@ -304,7 +310,7 @@ def test_lax_cine_mnms2_labels(tmp_path, capsys):
     expected = [np.linalg.norm(np.array([float(table[(t, "MV-1")][k]) for k in "ras"])
                                - np.array([float(table[(t, "MV-2")][k]) for k in "ras"])) for t in range(5)]
     np.testing.assert_allclose(diameters, expected, atol=1e-3)
-    excursion = {m["measurement"]: float(m["value"]) for m in measurements if m["frame"] == "-1"}
+    excursion = {m["measurement"]: float(m["value"]) for m in measurements if m["time"] == "-1"}
     assert excursion["annulus midpoint excursion"] == pytest.approx(4 * 1.25, abs=1.0)  # the base moved 4 px
     assert "assumed" not in stdout  # anterior plays no part on the long axis
 

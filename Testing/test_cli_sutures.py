@@ -215,3 +215,57 @@ def test_default_submission_names(tmp_path, layout, expected):
 def test_overlay_default_depends_on_length():
     assert [overlay_step(n, None) for n in (1, 100, 101, 10_000)] == [1, 1, 25, 25]
     assert overlay_step(10_000, 1) == 1
+
+
+# --------------------------------------------------------------------------- publishing (issue 15, item 3)
+def test_overwrite_over_a_longer_run_leaves_no_stale_files(tmp_path, detector, capsys):
+    """--overwrite replaces point_labels/ and overlays/ whole: frames of the earlier, longer run do not stay."""
+    long_run, short_run = tmp_path / "long", tmp_path / "short"
+    for folder, n in ((long_run, 5), (short_run, 2)):
+        folder.mkdir()
+        for i in range(n):
+            write_frame(folder / f"{i:06d}.png", [[10 + 3 * i, 12]])
+    out = tmp_path / "out"
+    assert run(capsys, long_run, "--out", out, "--weights", detector, "--quiet")[0] == 0
+    assert len(list((out / "point_labels").iterdir())) == 5
+    code, _, _ = run(capsys, short_run, "--out", out, "--weights", detector, "--quiet", "--overwrite")
+    assert code == 0
+    assert sorted(p.name for p in (out / "point_labels").iterdir()) == ["000000.json", "000001.json"]
+    assert sorted(p.name for p in (out / "overlays").iterdir()) == ["000000.png", "000001.png"]
+    assert [e.image_file_name for e in read_submission_json(out / "submission.json")] == ["000000.png", "000001.png"]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def test_two_runs_into_one_folder_do_not_mix(tmp_path, detector):
+    """Two processes at once into one --out: one publishes, the other is refused with one line; nothing mixes."""
+    frames = {}
+    for name, x in (("a", 10), ("b", 40)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i in range(6):
+            write_frame(folder / f"{i:06d}.png", [[x, 12 + i]])
+        frames[name] = folder
+    out = tmp_path / "out"
+    procs = [subprocess.Popen([sys.executable, "-m", "heatmap_landmarks.cli", "sutures", os.fspath(frames[n]),
+                               "--out", os.fspath(out), "--weights", os.fspath(detector), "--quiet"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT) for n in "ab"]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    assert sorted(code for code, _ in results) == [0, 2], results  # without --overwrite the later one is refused
+    refused = next(err for code, err in results if code == 2)
+    assert refused.strip().count("\n") == 0 and ("already exists" in refused or "already holds" in refused)
+    # Whatever was published comes from one run only: every label's x is that run's x.
+    xs = {round(float(p[0])) for f in (out / "point_labels").iterdir() for p in read_point_labels(f)[0]}
+    assert xs in ({10}, {40}), xs
+    submission_x = {round(float(e.points[0][0])) for e in read_submission_json(out / "submission.json")}
+    assert submission_x == xs
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_out_inside_a_file_is_one_line(tmp_path, detector, capsys):
+    """--out under a file (NotADirectoryError): exit 2, one line naming --out, no traceback, nothing written."""
+    frame = write_frame(tmp_path / "000000.png", [[10, 12]])
+    (tmp_path / "notes.txt").write_text("mine")
+    code, stdout, stderr = run(capsys, frame, "--out", tmp_path / "notes.txt" / "out", "--weights", detector, "--quiet")
+    assert code == 2 and stderr.count("\n") == 1 and "Traceback" not in stderr
+    assert "notes.txt/out: cannot write the results here: a part of the path is a file" in stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine"

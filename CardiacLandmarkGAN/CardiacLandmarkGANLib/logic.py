@@ -364,7 +364,7 @@ class CardiacLandmarkGANLogic(logic_base_class()):
         rows = detections.rows()
         return {
             "label": [r["label"] for r in rows],
-            "frame": np.array([r["time"] for r in rows], dtype=np.int64),
+            "time": np.array([r["time"] for r in rows], dtype=np.int64),
             "slice": np.array([r["slice"] for r in rows], dtype=np.int64),
             "R": np.array([r["r"] for r in rows], dtype=np.float64),
             "A": np.array([r["a"] for r in rows], dtype=np.float64),
@@ -378,7 +378,7 @@ class CardiacLandmarkGANLogic(logic_base_class()):
     def _measurementColumns(measurements: list) -> dict:
         return {
             "measurement": [m["measurement"] for m in measurements],
-            "frame": np.array([m["time"] for m in measurements], dtype=np.int64),
+            "time": np.array([m["time"] for m in measurements], dtype=np.int64),
             "slice": np.array([m["slice"] for m in measurements], dtype=np.int64),
             "value": np.array([m["value"] for m in measurements], dtype=np.float64),
             "unit": [m["unit"] for m in measurements],

@@ -110,7 +110,7 @@ def check_single_slice(scene, folder) -> None:
     _check(color_node is not None and color_node.GetAttribute("HeatmapLandmarks.ColorTable") == "inferno",
            "heatmap is not shown with the inferno table")
     table = mrml.columns_from_table(result.tableNode)
-    _check(list(table) == ["label", "frame", "slice", "R", "A", "S", "x", "y", "confidence"],
+    _check(list(table) == ["label", "time", "slice", "R", "A", "S", "x", "y", "confidence"],
            f"table columns {list(table)}")
     _check(len(table["label"]) == 3, f"table has {len(table['label'])} rows")
     row = table["label"].index("RVI-1")
@@ -206,7 +206,7 @@ def check_cine(scene, folder) -> None:
     diam = [v for n, v in zip(m["measurement"], m["value"]) if n == "mitral annulus diameter"]
     expected = [np.linalg.norm(np.subtract(p["MV-1"], p["MV-2"])) for p in truth]
     _check(np.allclose(diam, expected, atol=TOLERANCE_MM), f"annulus diameters {diam} vs {expected}")
-    exc = dict((n, v) for n, v, f in zip(m["measurement"], m["value"], m["frame"]) if f == -1)
+    exc = dict((n, v) for n, v, f in zip(m["measurement"], m["value"], m["time"]) if f == -1)
     _check(abs(exc["MV-1 excursion"] - 6.0 * np.sin(np.linspace(0, np.pi, 6)).max()) < 0.3
            and abs(exc["MV-2 excursion"] - 8.0 * np.sin(np.linspace(0, np.pi, 6)).max()) < 0.3,
            f"excursions {exc}")

@@ -187,7 +187,8 @@ def print_summary(summary: dict, stream=None) -> None:
           f"view {summary['view']}{how}: {len(summary['landmarks'])} landmark(s) in {summary['seconds']:.1f} s",
           file=stream)
     for m in summary["measurements"]:
-        if m["frame"] == -1 or image.n_frames == 1 or (image.kind != "2d+t" and m["measurement"] != "RV insertion angle"):
+        frame = m["time"] if image.kind == "2d+t" else m["slice"]
+        if frame == -1 or image.n_frames == 1 or (image.kind != "2d+t" and m["measurement"] != "RV insertion angle"):
             print(f"  {m['measurement']}: {m['value']:.1f} {m['unit']}", file=stream)
     for note in summary["notes"]:
         if note not in summary.get("assumed", ()):  # those were printed on stderr when the input was read

@@ -8,17 +8,21 @@ one 2D image, a 3D stack of short-axis slices, or a 2D+t cine. The pipeline is
 :func:`heatmap_landmarks.cardiac.detect_cardiac`, the same as the Slicer
 module's. DIR receives, with ``<name>`` the input's file name without extension::
 
-    <name>_landmarks.csv     frame,label,x,y,r,a,s,confidence (one row per point found)
+    <name>_landmarks.csv     time,slice,label,x,y,r,a,s,confidence (one row per point found)
     <name>.mrk.json          the same points as a Slicer point list (LPS mm in the file, as Slicer writes it)
     <name>_heatmap.nrrd      heatmap (float32 0..1) in the input's geometry and layout
-    <name>_measurements.csv  measurement,frame,value,unit (annulus diameter/excursion, LV length, RV angle)
+    <name>_measurements.csv  measurement,time,slice,value,unit (annulus diameter/excursion, LV length, RV angle)
     <name>_overlay.png       contact sheet: every frame (at most 36, evenly sampled) with the heatmap
                              (inferno) blended over the image and the points labelled
 
-``frame`` is the index along the input's third axis (the slice of a stack,
-the time point of a cine), ``x, y`` are 0-based pixel column and row, and
-``r, a, s`` RAS millimetres as Slicer shows them; ``frame = -1`` in the
-measurements means "over all frames" (e.g. an excursion over the cine).
+``time`` is the time point (0 for a single image or stack) and ``slice`` the
+slice index (0 for a 2D image or cine), as in the Slicer module's tables;
+``x, y`` are 0-based pixel column and row, and ``r, a, s`` RAS millimetres as
+Slicer shows them. In the measurements ``time = -1`` means "over the whole
+cine" (an excursion) and ``slice = -1`` "not tied to one slice" (the LV
+length). Files written before version 0.2 had one ``frame`` column instead
+(the slice of a stack, the time point of a cine); :func:`read_landmark_csv`
+reads both.
 ``--series-uid`` picks one series of a DICOM folder holding several;
 ``--spacing SX SY`` (mm, column then row) replaces the file's pixel size. Each
 value the reader had to assume (e.g. a PNG's 1 mm pixels) is printed on
@@ -44,8 +48,8 @@ from ..markups_json import format_confidence, write_markups_json
 from ..render import contact_sheet
 from ._common import ProgressBar, add_input_arguments, csv_text, input_stem, print_summary, read_input, write_text
 
-LANDMARK_COLUMNS = ("frame", "label", "x", "y", "r", "a", "s", "confidence")
-MEASUREMENT_COLUMNS = ("measurement", "frame", "value", "unit")
+LANDMARK_COLUMNS = ("time", "slice", "label", "x", "y", "r", "a", "s", "confidence")
+MEASUREMENT_COLUMNS = ("measurement", "time", "slice", "value", "unit")
 
 
 def add_parser(subparsers) -> None:
@@ -87,27 +91,61 @@ def output_names(stem: str) -> dict:
             "measurements": f"{stem}_measurements.csv", "overlay": f"{stem}_overlay.png"}
 
 
-def landmark_rows(detections: CardiacDetections, kind: str) -> list[dict]:
-    """CSV rows (``LANDMARK_COLUMNS``) of the found landmarks; ``frame`` = index along the input's third axis."""
+def frame_of(row: dict, kind: str) -> int:
+    """Index of a row's time point or slice along the input image's frames (time for a cine, else slice)."""
+    return int(row["time"] if kind == "2d+t" else row["slice"])
+
+
+def landmark_rows(detections: CardiacDetections, kind: str | None = None) -> list[dict]:
+    """CSV rows (:data:`LANDMARK_COLUMNS`) of the found landmarks (``kind`` is not needed; kept for callers)."""
+    return [{c: r[c] for c in LANDMARK_COLUMNS} for r in detections.rows()]
+
+
+def measurement_rows(detections: CardiacDetections, kind: str | None = None) -> list[dict]:
+    """CSV rows (:data:`MEASUREMENT_COLUMNS`); ``time``/``slice`` -1 = over the whole cine / not one slice."""
+    return [{c: m[c] for c in MEASUREMENT_COLUMNS} for m in detections.measurements()]
+
+
+def read_landmark_csv(path, *, frame_is: str | None = None) -> list[dict]:
+    """Rows of a ``<name>_landmarks.csv`` with ``time`` and ``slice`` as ints and the numbers as floats.
+
+    Files of versions before 0.2 have one ``frame`` column instead: say what it
+    counted with ``frame_is`` (``"time"`` for a cine, ``"slice"`` for a stack
+    or 2D image); the other index is 0.
+    """
+    import csv as _csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = _csv.DictReader(f)
+        header = reader.fieldnames or []
+        rows = list(reader)
+    old = "frame" in header and not {"time", "slice"} <= set(header)
+    if old and frame_is not in ("time", "slice"):
+        raise InputError(path, "has the old 'frame' column (before version 0.2); say whether it counts time "
+                               "points or slices (frame_is='time' or 'slice')")
+    missing = [c for c in LANDMARK_COLUMNS if c not in header and not (old and c in ("time", "slice"))]
+    if missing:
+        raise InputError(path, f"is not a landmark CSV: no column(s) {', '.join(missing)}")
     out = []
-    for r in detections.rows():
-        frame = r["time"] if kind == "2d+t" else r["slice"]
-        out.append({"frame": frame, "label": r["label"], "x": r["x"], "y": r["y"], "r": r["r"], "a": r["a"],
-                    "s": r["s"], "confidence": r["confidence"]})
+    for i, r in enumerate(rows, start=2):
+        try:
+            row = {"label": r["label"], **{c: float(r[c]) if r[c] != "" else float("nan")
+                                           for c in ("x", "y", "r", "a", "s", "confidence")}}
+            if old:
+                row["time"], row["slice"] = (int(r["frame"]), 0) if frame_is == "time" else (0, int(r["frame"]))
+            else:
+                row["time"], row["slice"] = int(r["time"]), int(r["slice"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(path, f"line {i}: {err}") from None
+        out.append(row)
     return out
-
-
-def measurement_rows(detections: CardiacDetections, kind: str) -> list[dict]:
-    """CSV rows (``MEASUREMENT_COLUMNS``); ``frame`` as in :func:`landmark_rows`, -1 = over all frames."""
-    return [{"measurement": m["measurement"], "frame": m["time"] if kind == "2d+t" else m["slice"],
-             "value": m["value"], "unit": m["unit"]} for m in detections.measurements()]
 
 
 def _save_markups(path: Path, rows: list[dict], kind: str) -> None:
     """Write the points (RAS mm) as a Slicer ``.mrk.json`` point list (standard library, no slicer-core)."""
-    where = "frame" if kind == "2d+t" else "slice"
+    where = "time" if kind == "2d+t" else "slice"
     points = np.array([[r["r"], r["a"], r["s"]] for r in rows], dtype=np.float64).reshape(-1, 3)
-    descriptions = [f"{where} {r['frame']}; {format_confidence(r['confidence'])}" for r in rows]
+    descriptions = [f"{where} {frame_of(r, kind)}; {format_confidence(r['confidence'])}" for r in rows]
     write_markups_json(path, points, [r["label"] for r in rows], descriptions, overwrite=True)
 
 
@@ -125,11 +163,11 @@ def write_landmark_files(folder: Path, names: dict, rows: list[dict], measuremen
     _save_markups(folder / names["markups"], rows, kind)
 
 
-def write_contact_sheet(path: Path, frames: np.ndarray, heatmaps: np.ndarray, rows: list[dict]) -> None:
+def write_contact_sheet(path: Path, frames: np.ndarray, heatmaps: np.ndarray, rows: list[dict], kind: str) -> None:
     """Save :func:`contact_sheet` of ``frames (F, H, W)`` and ``heatmaps (F, H, W)`` in [0, 1] as a PNG."""
     import cv2
 
-    sheet = contact_sheet(frames, heatmaps, rows)
+    sheet = contact_sheet(frames, heatmaps, [{**r, "frame": frame_of(r, kind)} for r in rows])
     ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     if not ok:
         raise InputError(path, "could not encode the contact sheet")
@@ -193,7 +231,7 @@ def detect_file(input_path, out, *, view: str = "auto", weights=None, device: st
     with staged_outputs(out, names, overwrite=overwrite) as (staging, files):
         write_landmark_files(staging, names, rows, measurements, image.kind)
         write_image(staging / names["heatmap"], heatmap, image.geometry, kind=image.kind, overwrite=True)
-        write_contact_sheet(staging / names["overlay"], array, heatmap, rows)
+        write_contact_sheet(staging / names["overlay"], array, heatmap, rows, image.kind)
     return {"view": chosen, "view_scores": scores, "detections": detections, "image": image, "landmarks": rows,
             "measurements": measurements, "files": files, "seconds": time.perf_counter() - started,
             "notes": [*image.assumed, *detections.notes], "assumed": list(image.assumed)}

@@ -18,7 +18,7 @@ from ..cardiac import load_predictors
 from ..errors import InputError, refuse_overwrite
 from ..inference import DEVICES
 from ._common import positive_int
-from .cardiac import detect_file, output_names
+from .cardiac import detect_file, frame_of, output_names
 
 
 def add_parser(subparsers) -> None:
@@ -82,7 +82,7 @@ def _demo_inputs(folder: Path, args) -> list:
 def demo_errors(summary: dict, truth) -> tuple[dict, dict]:
     """Per-label errors (px, mm) of the detections against the phantom truth; NaN = expected but not found."""
     image = summary["image"]
-    by_key = {(r["label"], r["frame"]): r for r in summary["landmarks"]}
+    by_key = {(r["label"], frame_of(r, image.kind)): r for r in summary["landmarks"]}
     labels = sorted({r["label"] for r in summary["landmarks"]}
                     | ({"MV-1", "MV-2"} if summary["view"] == "lax" else {"RVI-1", "RVI-2"}))
     err_px: dict = {}
@@ -144,7 +144,8 @@ def run_demo(args) -> int:
         if err_px:
             print(format_markdown_table(summarise_landmark_errors(err_px, err_mm)))
         for m in summary["measurements"]:
-            if m["frame"] == -1 or (summary["image"].kind == "3d" and m["measurement"] != "RV insertion angle"):
+            if frame_of(m, summary["image"].kind) == -1 or (summary["image"].kind == "3d"
+                                                            and m["measurement"] != "RV insertion angle"):
                 print(f"- {m['measurement']}: {m['value']:.1f} {m['unit']}")
         print(f"- outputs: {', '.join(p.name for p in summary['files'].values())}")
     print(f"\nDone in {time.perf_counter() - started:.1f} s; results in {out}")

@@ -15,9 +15,9 @@ myocardium and LV cavity values in that order, for both views; the default
 DIR receives the files ``cardiac`` writes, in the same formats, except the
 heatmap (there is none)::
 
-    <name>_landmarks.csv     frame,label,x,y,r,a,s,confidence (confidence empty: not a model output)
+    <name>_landmarks.csv     time,slice,label,x,y,r,a,s,confidence (confidence empty: not a model output)
     <name>.mrk.json          the same points as a Slicer point list (LPS mm in the file, as Slicer writes it)
-    <name>_measurements.csv  measurement,frame,value,unit (RV insertion angle, LV length, annulus diameter...)
+    <name>_measurements.csv  measurement,time,slice,value,unit (RV insertion angle, LV length, annulus diameter...)
     <name>_notes.txt         how the points were named (anterior rule) and where, and why, points are absent
     <name>_overlay.png       only with --image: contact sheet of the image with the labels tinted and the points
 
@@ -162,7 +162,7 @@ def points_from_label_file(labelmap, out, *, image=None, labels: LabelValues = A
         write_text(staging / names["notes"], notes_text)
         if picture is not None:
             write_contact_sheet(staging / names["overlay"], picture.array,
-                                label_tint(label_image.array, labels), rows)
+                                label_tint(label_image.array, labels), rows, label_image.kind)
     return {"view": view, "view_scores": {}, "detections": detections, "image": label_image, "landmarks": rows,
             "measurements": measurements, "files": files, "seconds": time.perf_counter() - started,
             "notes": [*assumed, *detections.notes], "assumed": assumed}
