@@ -10,7 +10,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from heatmap_landmarks.catalog import WEIGHTS_DIR
 from heatmap_landmarks.checkpoint import (
+    FORMAT_VERSION,
     ModelCard,
     load_card,
     load_checkpoint,
@@ -220,7 +222,7 @@ def test_missing_or_invalid_card_file(tmp_path):
     ({"sha256": "abc"}, "sha256"),
     ({"weights_file": "../evil.safetensors"}, "weights_file"),
     ({"normalisation": {"low": 1}}, "normalisation must name its 'method'"),
-    ({"format_version": 2}, "newer than this package"),
+    ({"format_version": 3}, "newer than this package"),  # this package reads formats 1 and 2
     ({"metrics": {"mre": float("nan")}}, "not JSON-serialisable"),
 ])
 def test_model_card_validation(changes, message):
@@ -261,3 +263,16 @@ def test_training_state_round_trip_without_pickle(tmp_path):
     save_file({"x": torch.zeros(1)}, str(plain))  # valid safetensors, but not written by save_state
     with pytest.raises(CheckpointError, match="not a training-state file"):
         load_state(plain)
+
+
+def test_format_1_card_rotations_move_out_of_the_decoder(tmp_path):
+    """A format-1 card kept the test-time rotations as decoder.rotations: it reads as rotations, decoder without it."""
+    old = json.loads((WEIGHTS_DIR / "cardiac_sax.json").read_text())
+    assert old["format_version"] == 1 and old["decoder"]["rotations"] == 4  # the shipped cards are format 1
+    card = ModelCard.from_dict(old)
+    assert card.rotations == 4 and "rotations" not in card.decoder and card.format_version == FORMAT_VERSION
+    assert ModelCard.from_json(card.to_json()) == card
+    with pytest.raises(CheckpointError, match="disagree"):
+        ModelCard.from_dict({**old, "rotations": 2})
+    with pytest.raises(CheckpointError, match="rotations apply to cardiac models only"):
+        ModelCard.from_dict({**json.loads((WEIGHTS_DIR / "sutures.json").read_text()), "rotations": 4})

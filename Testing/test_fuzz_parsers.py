@@ -40,11 +40,8 @@ from heatmap_landmarks.adaptor_json import read_point_labels, read_reference_poi
 from heatmap_landmarks.catalog import WEIGHTS_DIR
 from heatmap_landmarks.checkpoint import ModelCard, load_card
 from heatmap_landmarks.errors import InputError
-from heatmap_landmarks.heatmaps import decode_per_channel
-from heatmap_landmarks.sutures.decode import decode_sutures
-from heatmap_landmarks.cardiac.decode import decide_pair
-from heatmap_landmarks.cardiac.decode import decode_tethered
-from heatmap_landmarks.inference import card_rotations
+from heatmap_landmarks.cardiac.decode import CardiacDecoder
+from heatmap_landmarks.sutures.decode import SutureDecoder
 from heatmap_landmarks.preprocess import normalise_intensity, prepare_suture_frame
 from training.datasets import parse_annotations, read_labelme_stereo
 
@@ -347,24 +344,18 @@ def mutated_cards(draw):
 
 
 def _usable_card(card):
-    """The card's settings must work where the Predictor hands them on (inference.Predictor)."""
-    assert card_rotations(card) in (1, 2, 4)
-    decoder, norm = card.decoder, card.normalisation
+    """The card's settings must work where the predictors hand them on (the task decoders, the preprocessing)."""
+    assert card.rotations in (1, 2, 4)
+    norm = card.normalisation
     rng = np.random.default_rng(0)
     n = len(card.landmark_names)
     if card.task == "cardiac":
-        heat = rng.random((n, 16, 16)).astype(np.float32)
-        min_conf, level = float(decoder.get("min_confidence", 0.1)), float(decoder.get("level", 0.5))
-        pts, conf = decode_per_channel(heat, min_confidence=min_conf, level=level)
-        if decoder.get("rvi_max_distance_mm") and n >= 2:
-            decode_tethered(heat, anchor=n - 1, tethered=[0], min_confidence=min_conf, level=level,
-                            max_distance=float(decoder["rvi_max_distance_mm"]) / float(card.input_spacing_mm))
-        if decoder.get("rvi_pair_confidence") and n >= 2:
-            decide_pair(pts, conf, [0, 1], float(decoder["rvi_pair_confidence"]))
+        channels = n if card.heatmap_mode == "per_landmark" else 1
+        CardiacDecoder.from_card(card).decode(rng.random((channels, 16, 16)).astype(np.float32))
         if norm:
             normalise_intensity(rng.random((2, 8, 8)), (norm.get("low", 1.0), norm.get("high", 99.0)))
     else:
-        decode_sutures(rng.random((16, 16)).astype(np.float32), **decoder)
+        SutureDecoder.from_card(card).decode(rng.random((16, 16)).astype(np.float32))
         if norm.get("method") == "mean_std":
             prepare_suture_frame(np.full((8, 8, 3), 0.5, np.float32), mean=tuple(norm["mean"]), std=tuple(norm["std"]))
     assert len(card.input_size) == 2 and max(card.input_size) <= 4096

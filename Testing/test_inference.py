@@ -184,7 +184,7 @@ def test_rotations_come_from_the_card_and_are_checked(tmp_path, tiny_cardiac_car
     assert CardiacPredictor(tiny_cardiac_card).rotations == 1
     card = load_card(tiny_cardiac_card)
     model = CardiacGenerator(CardiacGeneratorConfig(**card.config))
-    card.decoder = dict(card.decoder, rotations=4)
+    card.rotations = 4
     _, path = save_checkpoint(model, card, tmp_path / "four")
     assert CardiacPredictor(path).rotations == 4
     assert CardiacPredictor(path, rotations=1).rotations == 1

@@ -33,7 +33,9 @@ from torch import nn
 from .errors import CheckpointError, InputError, PathLike, refuse_overwrite
 
 #: Newest model card format this package reads and the one it writes.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Test-time quarter turns a card may ask for (format 1 kept them as ``decoder.rotations``).
+ROTATIONS = (1, 2, 4)
 TASKS = ("cardiac", "sutures")
 VIEWS = ("sax", "lax", None)
 HEATMAP_MODES = ("single", "per_landmark")
@@ -54,13 +56,11 @@ MAX_PARAMETERS = 100_000_000
 _COUNT_ABOVE = 1024
 
 # Decoder settings a card may hold, per task: name -> (kind, low, high), the value range inclusive.
-# These are the keywords the Predictor hands on: heatmaps.decode_per_channel/decode_tethered/decide_pair
-# and the test-time rotations (cardiac), heatmaps.decode_sutures (sutures).
+# These are the settings of the task decoders: cardiac.decode.CardiacDecoder and sutures.decode.SutureDecoder.
 _DECODER_SETTINGS = {
     "cardiac": {
         "level": ("fraction", 0.0, 1.0),                   # of the heatmap maximum; 0 itself is no threshold
         "min_confidence": ("number", 0.0, 1.0),
-        "rotations": ("choice", (1, 2, 4), None),
         "rvi_max_distance_mm": ("number", 0.0, 1000.0),    # 0 = off
         "rvi_pair_confidence": ("number", 0.0, 1.0),       # 0 = off
     },
@@ -222,6 +222,27 @@ def _largest_int(value) -> int:
     return 0
 
 
+def _converted(d: Mapping[str, Any]) -> dict:
+    """A card dict in the current format: format 1 kept the test-time rotations as ``decoder.rotations``.
+
+    The old key moves to ``rotations`` (checked where it stood, so a bad value is named
+    ``decoder.rotations``); both at once must agree. ``format_version`` becomes the current one.
+    """
+    out = dict(d)
+    decoder = out.get("decoder")
+    if isinstance(decoder, Mapping) and "rotations" in decoder:
+        old = decoder["rotations"]
+        _check_setting("decoder.rotations", old, "choice", ROTATIONS, None)
+        if "rotations" in out and out["rotations"] != old:
+            raise _card_error(f"rotations {_shown(out['rotations'])} and decoder.rotations {_shown(old)} disagree")
+        out["decoder"] = {k: v for k, v in decoder.items() if k != "rotations"}
+        out["rotations"] = old
+    if isinstance(out.get("format_version"), int) and not isinstance(out["format_version"], bool) \
+            and 1 <= out["format_version"] < FORMAT_VERSION:
+        out["format_version"] = FORMAT_VERSION
+    return out
+
+
 @dataclasses.dataclass(kw_only=True)
 class ModelCard:
     """Everything needed to rebuild, run and judge a trained network.
@@ -243,6 +264,8 @@ class ModelCard:
         normalisation: intensity normalisation, e.g. ``{"method": "percentile",
             "low": 1, "high": 99}`` or ``{"method": "mean_std", "mean": [...], "std": [...]}``.
         decoder: heatmap decoding settings (threshold, opening kernel, ...).
+        rotations: test-time quarter turns averaged (1, 2 or 4; format-1 cards held this as
+            ``decoder.rotations`` and are converted on reading).
         training_data: free text, e.g. ``"synthetic phantom only"``.
         metrics: evaluation results by name.
         sha256: hex digest of the weights file (filled in by :func:`save_checkpoint`).
@@ -273,6 +296,7 @@ class ModelCard:
     input_spacing_mm: float | None = None
     normalisation: dict = dataclasses.field(default_factory=dict)
     decoder: dict = dataclasses.field(default_factory=dict)
+    rotations: int = 1
     training_data: str = ""
     metrics: dict = dataclasses.field(default_factory=dict)
     sha256: str = ""
@@ -339,6 +363,10 @@ class ModelCard:
         _check_config(self)
         _check_normalisation(self)
         _check_decoder(self)
+        if isinstance(self.rotations, bool) or self.rotations not in ROTATIONS:
+            raise _card_error(f"rotations must be one of {', '.join(map(str, ROTATIONS))}, got {_shown(self.rotations)}")
+        if self.rotations != 1 and self.task != "cardiac":
+            raise _card_error(f"rotations apply to cardiac models only, got {self.rotations} for task {self.task!r}")
         for name in ("training_data", "notes", "sha256", "weights_file"):
             if not isinstance(getattr(self, name), str):
                 raise _card_error(f"{name} must be a string, got {getattr(self, name)!r}")
@@ -367,7 +395,7 @@ class ModelCard:
         if missing:
             raise CheckpointError(source, f"model card: missing key(s) {', '.join(map(repr, missing))}")
         try:
-            return cls(**dict(d))
+            return cls(**_converted(d))
         except CheckpointError as err:
             raise CheckpointError(source, err.problem) from None
 

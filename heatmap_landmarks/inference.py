@@ -19,8 +19,7 @@ import numpy as np
 from .catalog import resolve_weights
 from .errors import InputError
 
-__all__ = ["Cancelled", "DEVICES", "Predictor", "PredictorCache", "average_quarter_turns", "card_rotations",
-           "select_device"]
+__all__ = ["Cancelled", "DEVICES", "Predictor", "PredictorCache", "average_quarter_turns", "select_device"]
 
 ProgressCallback = Callable[[int, int], None]  # (frames done, frames total)
 CancelCheck = Callable[[], bool]
@@ -60,11 +59,6 @@ def average_quarter_turns(forward: Callable[[np.ndarray], np.ndarray], batch: np
     return np.ascontiguousarray(total / rotations, dtype=np.float32)
 
 
-def card_rotations(card) -> int:
-    """The test-time rotations a model card asks for: ``decoder.rotations`` of a cardiac card, else 1."""
-    return int((card.decoder or {}).get("rotations", 1)) if card.task == "cardiac" else 1
-
-
 #: The devices a user may choose (Slicer panels, CLI); "auto" is CUDA when available, else CPU.
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -95,7 +89,7 @@ class Predictor:
         batch_size: frames per forward pass.
         rotations: cardiac test-time augmentation: average the heatmaps of the frame turned
             by 0, 90, 180 and 270 degrees (4), by 0 and 180 degrees (2), or not at all (1).
-            None = the card's ``decoder.rotations`` (default 1). Costs that many forward passes.
+            None = the card's ``rotations`` (default 1). Costs that many forward passes.
 
     Subclasses set :attr:`task_name`; loading a card of another task is then a one-line error.
     """
@@ -126,7 +120,7 @@ class Predictor:
         self.batch_size = int(batch_size)
         self._torch = torch
         if rotations is None:
-            rotations = card_rotations(self.card)
+            rotations = self.card.rotations
         if rotations not in (1, 2, 4):
             raise InputError(self.weights_path, f"rotations must be 1, 2 or 4, got {rotations!r}")
         size = tuple(self.card.input_size or ())

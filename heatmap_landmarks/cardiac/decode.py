@@ -77,7 +77,6 @@ class CardiacDecoder:
         Unknown setting names are refused with one line.
         """
         settings = dict(card.decoder or {})
-        settings.pop("rotations", None)  # test-time augmentation, not decoding (old cards kept it here)
         settings.update(overrides)
         unknown = sorted(set(settings) - set(cls.SETTINGS))
         if unknown:

@@ -40,11 +40,10 @@ def decode_batch(heatmaps: np.ndarray, names: list, mode: str, view: str, decode
     """``(B, K, H, W)`` clipped heatmaps -> ``(B, L, 2)`` network points and ``(B, L)`` confidences.
 
     Uses the product's :class:`~heatmap_landmarks.cardiac.CardiacDecoder`, so validation decodes exactly as
-    the shipped inference path. ``decoder``: the card's decoder settings (``rotations`` is not one of them).
+    the shipped inference path. ``decoder``: the card's decoder settings.
     ``spacing_mm``: the network grid's pixel size (distances in the decoder settings are in mm).
     """
-    settings = {k: v for k, v in decoder.items() if k != "rotations"}
-    dec = CardiacDecoder(names=names, heatmap_mode=mode, view=view, grid_spacing_mm=spacing_mm, **settings)
+    dec = CardiacDecoder(names=names, heatmap_mode=mode, view=view, grid_spacing_mm=spacing_mm, **decoder)
     out_p = np.full((len(heatmaps), len(names), 2), np.nan, np.float32)
     out_c = np.zeros((len(heatmaps), len(names)), np.float32)
     for b, hm in enumerate(heatmaps):
@@ -152,7 +151,7 @@ def select_decoder(cfg: CardiacTrainConfig, card_path: str | os.PathLike, rotati
     Same grid and score as at the end of training (:func:`choose_decoder`); the
     weights and their sha256 are untouched, the card's ``decoder`` and
     ``metrics["validation"]`` are replaced. ``rotations`` > 1 scores test-time
-    quarter-turn averaging and records it as ``decoder.rotations``. Returns the chosen row.
+    quarter-turn averaging and records it as the card's ``rotations``. Returns the chosen row.
     """
     card_path = Path(card_path)
     model, card = load_checkpoint(card_path)
@@ -169,10 +168,9 @@ def select_decoder(cfg: CardiacTrainConfig, card_path: str | os.PathLike, rotati
     ctx = DistContext(torch.device("cpu"))
     heat = predict_heatmaps(model, items, ctx, cfg.eval.val_batch_size, False, rotations=rotations)
     decoder, best, _ = choose_decoder(heat, items, cfg)
-    if rotations != 1:
-        decoder["rotations"] = int(rotations)
     metrics = {**load_card(card_path).metrics, **validation_metrics(best, cfg)}
-    new = ModelCard.from_dict({**card.to_dict(), "decoder": decoder, "metrics": metrics}, source=card_path)
+    new = ModelCard.from_dict({**card.to_dict(), "decoder": decoder, "rotations": int(rotations), "metrics": metrics},
+                              source=card_path)
     tmp = card_path.with_name(f".{card_path.name}.tmp")
     tmp.write_text(new.to_json(), encoding="utf-8")
     os.replace(tmp, card_path)

@@ -40,7 +40,6 @@ from scipy.optimize import linear_sum_assignment
 
 from heatmap_landmarks.checkpoint import ModelCard, load_card
 from heatmap_landmarks.errors import InputError, refuse_overwrite
-from heatmap_landmarks.inference import card_rotations
 from heatmap_landmarks.cardiac import CardiacPredictor
 from heatmap_landmarks.metrics import format_markdown_table, radial_errors, summarise_landmark_errors, write_csv
 from heatmap_landmarks.phantoms import make_cardiac_cine
@@ -276,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--rotations", type=int, choices=(1, 2, 4),
-                   help="test-time rotations averaged (default: the card's decoder.rotations, else 1)")
+                   help="test-time rotations averaged (default: the card's rotations, else 1)")
     p.add_argument("--benchmark", action="store_true", help="also time a 30-frame 256x256 cine")
     p.add_argument("--record-in-card", metavar="KEY", help="store the results in the card's metrics[KEY]")
     args = p.parse_args(argv)
@@ -299,8 +298,8 @@ def _run(args, argv) -> int:
     pred = CardiacPredictor(args.weights, device=args.device, batch_size=args.batch_size, rotations=args.rotations)
     if pred.task != "cardiac":
         raise InputError(pred.weights_path, "is not a cardiac model")
-    if args.record_in_card and pred.rotations != card_rotations(pred.card):
-        raise InputError(pred.weights_path, f"--rotations {pred.rotations} differs from the card's decoder setting; "
+    if args.record_in_card and pred.rotations != pred.card.rotations:
+        raise InputError(pred.weights_path, f"--rotations {pred.rotations} differs from the card's rotations; "
                                             "a result recorded in the card must be what the card reproduces")
     col = Collector()
     timings: list = []

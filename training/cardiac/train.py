@@ -613,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
                         "validation set and write it into the card")
     p.add_argument("--rotations", type=int, choices=(1, 2, 4), default=1,
                    help="with --select-decoder: score test-time averaging over this many quarter turns and "
-                        "record it in the card (decoder.rotations)")
+                        "record it in the card (rotations)")
     args = p.parse_args(argv)
     try:
         overrides = {}
