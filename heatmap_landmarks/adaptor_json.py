@@ -40,7 +40,6 @@ from typing import IO, Iterable, Iterator
 import numpy as np
 
 from .fileutil import atomic_text_file
-from .sutures.names import suture_labels
 from .errors import InputError, PathLike, refuse_overwrite
 
 __all__ = [
@@ -420,10 +419,11 @@ class SutureCsvWriter:
         self._writer.writerow(SUTURE_CSV_COLUMNS)
         return self
 
-    def add(self, frame: str, points, labels=None, confidence=None) -> None:
-        """One frame's points: ``(N, 2)`` px, N labels (default S-1..S-N), N confidences (NaN = none)."""
+    def add(self, frame: str, points, labels, confidence=None) -> None:
+        """One frame's points: ``(N, 2)`` px, N labels (:func:`heatmap_landmarks.sutures.suture_labels`),
+        N confidences (None or NaN = none)."""
         p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        labels = suture_labels(len(p)) if labels is None else [str(x) for x in labels]
+        labels = [str(x) for x in labels]
         conf = np.full(len(p), np.nan) if confidence is None else np.asarray(confidence, np.float64).reshape(-1)
         if len(labels) != len(p) or len(conf) != len(p):
             raise InputError(self.path, f"frame {frame}: {len(p)} points, {len(labels)} labels, {len(conf)} confidences")

@@ -551,7 +551,7 @@ def _speculars(rng, rgb, labels, style: _Style):
 # --------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------
-def _check(n_sutures, domain, randomisation, size):
+def check_arguments(n_sutures, domain, randomisation, size):
     check_choice("domain", domain, DOMAINS)
     check_choice("randomisation", randomisation, RANDOMISATIONS)
     if n_sutures is not None and not 0 <= int(n_sutures) <= MAX_SUTURES:
@@ -598,7 +598,7 @@ def make_suture_frame(seed_or_rng, *, n_sutures=None, domain="sim", size=(288, 5
     >>> s.image.shape, s.image.dtype, s.points.shape
     ((72, 128, 3), dtype('float32'), (3, 2))
     """
-    h, w = _check(n_sutures, domain, randomisation, size)
+    h, w = check_arguments(n_sutures, domain, randomisation, size)
     rng = as_rng(seed_or_rng)
     n = int(rng.integers(0, MAX_SUTURES + 1)) if n_sutures is None else int(n_sutures)
     prof, scene, cam_params, points, threads, owners, style = _setup(rng, n, domain, randomisation, (h, w))
@@ -630,7 +630,7 @@ def make_suture_video(seed, n_frames, *, n_sutures=None, domain="sim", size=(288
     >>> len(clip), clip[1].points.shape
     (2, (2, 2))
     """
-    h, w = _check(n_sutures, domain, randomisation, size)
+    h, w = check_arguments(n_sutures, domain, randomisation, size)
     if int(n_frames) < 1:
         raise ValueError(f"n_frames must be >= 1, got {n_frames}")
     rng = as_rng(seed)

@@ -53,7 +53,7 @@ import numpy as np
 
 from ._common import as_rng, check_choice, smooth_field, white_noise
 from .endoscopic import MAX_SUTURES, SutureSample
-from .endoscopic import _check  # the same arguments as v1, checked the same way
+from .endoscopic import check_arguments  # the same arguments as v1, checked the same way
 
 __all__ = [
     "DISTRACTOR_NAMES",
@@ -1271,7 +1271,7 @@ def make_suture_frame_v2(seed_or_rng, *, n_sutures=None, domain="intraop", size=
     >>> s.image.shape, s.image.dtype, s.points.shape, s.distractors.shape
     ((288, 512, 3), dtype('float32'), (3, 2), (288, 512))
     """
-    h, w = _check(n_sutures, domain, randomisation, size)
+    h, w = check_arguments(n_sutures, domain, randomisation, size)
     rng = as_rng(seed_or_rng)
     n = int(rng.integers(0, MAX_SUTURES + 1)) if n_sutures is None else int(n_sutures)
     prof = dict(_PROFILES[randomisation])

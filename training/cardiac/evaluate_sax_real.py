@@ -45,7 +45,7 @@ from heatmap_landmarks.cardiac.segmentation import (
     MNMS2_LABELS,
 )
 
-from ..datasets.acdc import _FRAME_IMAGE, GT_SUFFIX, parse_info_cfg
+from ..datasets.acdc import FRAME_IMAGE, GT_SUFFIX, parse_info_cfg
 from ..datasets.splits import stratified_split
 
 NAMES = ("RVI-1", "RVI-2", "LVC")
@@ -82,7 +82,7 @@ def _stacks_acdc(root: Path, patients: list):
     for patient in patients:
         folder = root / patient
         for name in sorted(os.listdir(folder)):
-            if _FRAME_IMAGE.match(name):
+            if FRAME_IMAGE.match(name):
                 stem = name.split(".nii")[0]
                 mask = folder / (stem + GT_SUFFIX)
                 if mask.is_file():

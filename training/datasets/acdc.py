@@ -57,7 +57,7 @@ LABEL_SOURCES = ("gt", "rvip")
 RVIP_LABELS = {1: "RVI-1", 2: "RVI-2"}
 
 _PATIENT_DIR = re.compile(r"^patient\d+$")
-_FRAME_IMAGE = re.compile(r"^(patient\d+)_frame(\d+)\.nii(\.gz)?$")
+FRAME_IMAGE = re.compile(r"^(patient\d+)_frame(\d+)\.nii(\.gz)?$")
 _INFO_TYPES = {"ED": int, "ES": int, "NbFrame": int, "Height": float, "Weight": float, "Group": str}
 _GEOMETRY_TOLERANCE_PX = 1e-3
 
@@ -311,7 +311,7 @@ def load_acdc_patient(
     suffix = GT_SUFFIX if labels == "gt" else RVIP_SUFFIX
     frames = []
     for name in sorted(os.listdir(folder)):
-        match = _FRAME_IMAGE.match(name)
+        match = FRAME_IMAGE.match(name)
         if match:
             frames.append((int(match.group(2)), name, re.sub(r"\.nii(\.gz)?$", "", name)))
     if not frames:
