@@ -41,7 +41,7 @@ def _addRepositoryRootToPath() -> None:
 _addRepositoryRootToPath()
 
 from heatmap_landmarks.mrml.overlays import first_input_volume  # noqa: E402
-from heatmap_landmarks.mrml.widget import HeatmapModuleWidgetMixin, path_or_none  # noqa: E402
+from heatmap_landmarks.slicer_module.widget import HeatmapModuleWidgetMixin, path_or_none  # noqa: E402
 from SutureDetectionLib.logic import SutureDetectionLogic  # noqa: E402
 from SutureDetectionLib.panel import enabledFields  # noqa: E402
 
@@ -83,7 +83,7 @@ def loadSyntheticSutureVideo(source=None):
     error has been shown then: tryWithErrorDisplay shows it and re-raises,
     and SampleData's button should not get a traceback on top).
     """
-    from heatmap_landmarks.mrml.dependencies import ensure_dependencies
+    from heatmap_landmarks.slicer_module.dependencies import ensure_dependencies
 
     try:
         with slicer.util.tryWithErrorDisplay(_("Could not make the synthetic suture video."), waitCursor=True):
@@ -302,7 +302,7 @@ class SutureDetectionTest(ScriptedLoadableModuleTest):
     def setUpClass(cls):
         # ctest (slicer_add_python_unittest) runs the test_* methods through unittest, never runTest:
         # install the missing packages here without asking, or skip every case saying what is missing.
-        from heatmap_landmarks.mrml.dependencies import ensure_test_dependencies
+        from heatmap_landmarks.slicer_module.dependencies import ensure_test_dependencies
 
         ensure_test_dependencies(_("the suture detection self-test"))
 
@@ -310,7 +310,7 @@ class SutureDetectionTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
-        from heatmap_landmarks.mrml.dependencies import ensure_dependencies
+        from heatmap_landmarks.slicer_module.dependencies import ensure_dependencies
 
         ensure_dependencies(ask=not slicer.app.testingEnabled(), purpose=_("the suture detection self-test"))
         self.setUp()

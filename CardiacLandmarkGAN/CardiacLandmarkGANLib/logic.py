@@ -31,7 +31,7 @@ from heatmap_landmarks.cardiac import (
 from heatmap_landmarks.errors import InputError
 from heatmap_landmarks.inference import PredictorCache
 from heatmap_landmarks.geometry import Geometry
-from heatmap_landmarks.mrml.module_logic import CancelWhenGone, Progress, SceneTransaction, logic_base_class
+from heatmap_landmarks.slicer_module.logic import CancelWhenGone, Progress, SceneTransaction, logic_base_class
 from heatmap_landmarks.mrml.scene import add_new_node
 from heatmap_landmarks.mrml.volumes import fill_volume_node, volume_ijk_to_ras
 
@@ -257,7 +257,7 @@ class CardiacLandmarkGANLogic(logic_base_class()):
                 except ModuleNotFoundError as err:
                     raise InputError(None, f"Python package '{err.name}' is missing: open the Cardiac Landmark GAN "
                                            f"module, which offers to install it (PyTorch through the PyTorch "
-                                           f"extension), or call heatmap_landmarks.mrml.dependencies."
+                                           f"extension), or call heatmap_landmarks.slicer_module.dependencies."
                                            f"ensure_dependencies()") from None
                 progress.check()
                 chosen, scores = choose_view(predictors, volumeAt, source.nTimes, source=source.name)
