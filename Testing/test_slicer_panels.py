@@ -39,11 +39,11 @@ for _module in MODULES:
         sys.path.insert(0, str(ROOT / _module))
 
 from CardiacLandmarkGANLib.logic import CardiacLandmarkGANLogic  # noqa: E402
-from CardiacLandmarkGANLib.testdata import blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
 from heatmap_landmarks import mrml  # noqa: E402
 from heatmap_landmarks.geometry import Geometry  # noqa: E402
 from heatmap_landmarks.slicer_module import widget  # noqa: E402
 from heatmap_landmarks.slicer_module.widget import path_field_text, should_reset_device  # noqa: E402
+from heatmap_landmarks.testing import blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
 from SutureDetectionLib.panel import enabledFields  # noqa: E402
 
 MIXIN = ast.parse(Path(widget.__file__).read_text(encoding="utf-8"))
