@@ -42,7 +42,7 @@ def _addRepositoryRootToPath() -> None:
 _addRepositoryRootToPath()
 
 from heatmap_landmarks.mrml.overlays import first_input_volume  # noqa: E402
-from heatmap_landmarks.mrml.widget import HeatmapModuleWidgetMixin, path_or_none  # noqa: E402
+from heatmap_landmarks.slicer_module.widget import HeatmapModuleWidgetMixin, path_or_none  # noqa: E402
 
 # Re-exported so that scripts can use ``CardiacLandmarkGAN.CardiacLandmarkGANLogic()``.
 from CardiacLandmarkGANLib.logic import CardiacLandmarkGANLogic, CardiacLandmarkGANResult  # noqa: E402, F401
@@ -101,7 +101,7 @@ def loadCardiacPhantom(source):
     error has been shown then: tryWithErrorDisplay shows it and re-raises,
     and SampleData's button should not get a traceback on top).
     """
-    from heatmap_landmarks.mrml.dependencies import ensure_dependencies
+    from heatmap_landmarks.slicer_module.dependencies import ensure_dependencies
 
     try:
         with slicer.util.tryWithErrorDisplay(_("Could not make the cardiac phantom cine."), waitCursor=True):
@@ -261,7 +261,7 @@ class CardiacLandmarkGANTest(ScriptedLoadableModuleTest):
     def setUpClass(cls):
         # ctest (slicer_add_python_unittest) runs the test_* methods through unittest, never runTest:
         # install the missing packages here without asking, or skip every case saying what is missing.
-        from heatmap_landmarks.mrml.dependencies import ensure_test_dependencies
+        from heatmap_landmarks.slicer_module.dependencies import ensure_test_dependencies
 
         ensure_test_dependencies(_("the Cardiac Landmark GAN self-test"))
 
@@ -281,7 +281,7 @@ class CardiacLandmarkGANTest(ScriptedLoadableModuleTest):
         getattr(selftest, name)(slicer.mrmlScene, self._folder())
 
     def runTest(self):
-        from heatmap_landmarks.mrml.dependencies import ensure_dependencies
+        from heatmap_landmarks.slicer_module.dependencies import ensure_dependencies
 
         ensure_dependencies(ask=not slicer.app.testingEnabled(), purpose=_("the Cardiac Landmark GAN self-test"))
         self.test_CardiacLandmarkGAN_singleSlice()

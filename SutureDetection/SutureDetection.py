@@ -8,6 +8,7 @@ formats) live in the ``heatmap_landmarks`` package.
 import logging
 import os
 import sys
+import tempfile
 from typing import Annotated, Optional, Union
 
 import qt
@@ -41,7 +42,7 @@ def _addRepositoryRootToPath() -> None:
 _addRepositoryRootToPath()
 
 from heatmap_landmarks.mrml.overlays import first_input_volume  # noqa: E402
-from heatmap_landmarks.mrml.widget import HeatmapModuleWidgetMixin, path_or_none  # noqa: E402
+from heatmap_landmarks.slicer_module.widget import HeatmapModuleWidgetMixin, path_or_none  # noqa: E402
 from SutureDetectionLib.logic import SutureDetectionLogic  # noqa: E402
 from SutureDetectionLib.panel import enabledFields  # noqa: E402
 
@@ -83,7 +84,7 @@ def loadSyntheticSutureVideo(source=None):
     error has been shown then: tryWithErrorDisplay shows it and re-raises,
     and SampleData's button should not get a traceback on top).
     """
-    from heatmap_landmarks.mrml.dependencies import ensure_dependencies
+    from heatmap_landmarks.slicer_module.dependencies import ensure_dependencies
 
     try:
         with slicer.util.tryWithErrorDisplay(_("Could not make the synthetic suture video."), waitCursor=True):
@@ -302,31 +303,57 @@ class SutureDetectionTest(ScriptedLoadableModuleTest):
     def setUpClass(cls):
         # ctest (slicer_add_python_unittest) runs the test_* methods through unittest, never runTest:
         # install the missing packages here without asking, or skip every case saying what is missing.
-        from heatmap_landmarks.mrml.dependencies import ensure_test_dependencies
+        from heatmap_landmarks.slicer_module.dependencies import ensure_test_dependencies
 
         ensure_test_dependencies(_("the suture detection self-test"))
 
     def setUp(self):
         slicer.mrmlScene.Clear()
 
+    def _folder(self) -> str:
+        if not hasattr(self, "_tmp"):
+            self._tmp = tempfile.mkdtemp(prefix="SutureDetectionTest-", dir=slicer.app.temporaryPath)
+        return self._tmp
+
+    def _run(self, name: str) -> None:
+        from SutureDetectionLib import selftest
+
+        self.setUp()
+        self.delayDisplay(f"Running {name}")
+        getattr(selftest, name)(slicer.mrmlScene, self._folder())
+
     def runTest(self):
-        from heatmap_landmarks.mrml.dependencies import ensure_dependencies
+        from heatmap_landmarks.slicer_module.dependencies import ensure_dependencies
+        from SutureDetectionLib import selftest
 
         ensure_dependencies(ask=not slicer.app.testingEnabled(), purpose=_("the suture detection self-test"))
-        self.setUp()
-        self.test_SutureDetection_phantomFrame()
-        self.setUp()
-        self.test_SutureDetection_sampleVideo()
+        for check in selftest.ALL_CHECKS:
+            self._run(check.__name__)
+        self.delayDisplay(_("Test passed"))
+
+    def test_SutureDetection_singleFrame(self):
+        self._run("check_single_frame")
+
+    def test_SutureDetection_videoSequence(self):
+        self._run("check_video_sequence")
+
+    def test_SutureDetection_rerunMakesNewNodes(self):
+        self._run("check_rerun_makes_new_nodes")
+
+    def test_SutureDetection_rerunKeepsEdits(self):
+        self._run("check_rerun_keeps_edits")
+
+    def test_SutureDetection_badInputs(self):
+        self._run("check_bad_inputs")
+
+    def test_SutureDetection_cancel(self):
+        self._run("check_cancel_rolls_back")
+
+    def test_SutureDetection_interruptions(self):
+        self._run("check_interruptions_roll_back")
 
     def test_SutureDetection_phantomFrame(self):
-        from SutureDetectionLib import selftest
-
-        comparison = selftest.checkPhantomFrame(log=self.delayDisplay)
-        self.assertGreaterEqual(comparison.f1, selftest.MIN_PHANTOM_F1)
+        self._run("check_shipped_weights_phantom_frame")
 
     def test_SutureDetection_sampleVideo(self):
-        from SutureDetectionLib import selftest
-
-        result, comparison = selftest.checkSampleVideo(log=self.delayDisplay)
-        self.assertTrue(result.isSequence)
-        self.delayDisplay(_("Test passed"))
+        self._run("check_shipped_weights_sample_video")

@@ -1,16 +1,10 @@
 """The cardiac pipeline shared by the Slicer Logic and the CLI (heatmap_landmarks.cardiac), without Slicer."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "CardiacLandmarkGAN"))
-
-from CardiacLandmarkGANLib.testdata import SAX_BLOBS, blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
 from heatmap_landmarks.cardiac.names import basal_end_from_insertions  # noqa: E402
 from heatmap_landmarks.cardiac import (  # noqa: E402
     choose_view,
@@ -21,6 +15,7 @@ from heatmap_landmarks.pixels import greyscale_volume  # noqa: E402
 from heatmap_landmarks.errors import InputError  # noqa: E402
 from heatmap_landmarks.geometry import Geometry  # noqa: E402
 from heatmap_landmarks.inference import Cancelled  # noqa: E402
+from heatmap_landmarks.testing import SAX_BLOBS, blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
 
 G = Geometry(spacing=(1.0, 1.0, 8.0))
 

@@ -15,9 +15,8 @@ import pytest
 import SimpleITK as sitk
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "CardiacLandmarkGAN"))
 
-from CardiacLandmarkGANLib.testdata import blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
+from heatmap_landmarks.testing import blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
 from heatmap_landmarks import cli  # noqa: E402
 from heatmap_landmarks.cli._common import EXIT_BROKEN_PIPE  # noqa: E402
 from heatmap_landmarks.geometry import Geometry  # noqa: E402

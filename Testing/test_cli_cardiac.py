@@ -1,6 +1,6 @@
 """``heatmap-landmarks cardiac`` and ``demo`` on small files, with real inference through hand-set models.
 
-The models (``CardiacLandmarkGANLib.testdata.save_identity_checkpoint``) copy
+The models (``heatmap_landmarks.testing.save_identity_checkpoint``) copy
 their input, so an image of Gaussian blobs is "detected" at the blob centres
 and every output can be checked against known positions.
 """
@@ -17,9 +17,8 @@ import pytest
 import SimpleITK as sitk
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "CardiacLandmarkGAN"))
 
-from CardiacLandmarkGANLib.testdata import blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
+from heatmap_landmarks.testing import blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
 from heatmap_landmarks import cli, mrml  # noqa: E402
 from heatmap_landmarks.cli._common import input_stem  # noqa: E402
 from heatmap_landmarks.cli.cardiac import LANDMARK_COLUMNS, MEASUREMENT_COLUMNS, output_names, read_landmark_csv  # noqa: E402,E501

@@ -145,6 +145,32 @@ def test_volume_under_linear_transform_reports_world_geometry(scene):
     assert local.almost_equal(OBLIQUE)
 
 
+def test_parent_to_world_is_the_matrix_between_local_and_world_geometry(scene):
+    """What the cardiac Logic composes frames with: identity without a transform, refused when non-linear."""
+    from heatmap_landmarks.geometry import transformed
+    from heatmap_landmarks.mrml.volumes import parent_to_world, volume_ijk_to_ras
+
+    node = mrml.volume_node_from_array(ramp((1, 3, 4)), OBLIQUE, "Moved", scene=scene)
+    np.testing.assert_array_equal(parent_to_world(node), np.eye(4))
+    turn = np.array([[0, -1, 0, 5.0], [1, 0, 0, -2.0], [0, 0, 1, 3.0], [0, 0, 0, 1]])
+    outer = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "Outer")
+    outer.SetMatrixTransformToParent(slicer.util.vtkMatrixFromArray(turn))
+    inner = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "Inner")
+    inner.SetMatrixTransformToParent(slicer.util.vtkMatrixFromArray(np.diag([1.0, 1.0, 2.0, 1.0])))
+    inner.SetAndObserveTransformNodeID(outer.GetID())
+    node.SetAndObserveTransformNodeID(inner.GetID())
+    to_world = parent_to_world(node)
+    np.testing.assert_allclose(to_world, turn @ np.diag([1.0, 1.0, 2.0, 1.0]), atol=1e-12)
+    world = volume_ijk_to_ras(node, world=True)
+    np.testing.assert_allclose(to_world, world @ np.linalg.inv(volume_ijk_to_ras(node, world=False)), atol=1e-9)
+    assert transformed(OBLIQUE, to_world).almost_equal(mrml.array_from_volume_node(node)[1])
+    bent = scene.AddNewNodeByClass("vtkMRMLTransformNode", "Bent")
+    bent.SetAndObserveTransformToParent(vtk.vtkThinPlateSplineTransform())
+    node.SetAndObserveTransformNodeID(bent.GetID())
+    with pytest.raises(InputError, match="non-linear"):
+        parent_to_world(node)
+
+
 @pytest.mark.parametrize("shape", [(3, 5, 7), (1, 4, 6, 3)])
 def test_volume_nrrd_round_trip_in_a_new_scene(scene, tmp_path, shape):
     array = ramp(shape)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from heatmap_landmarks.mrml import dependencies
-from heatmap_landmarks.mrml.dependencies import (
+from heatmap_landmarks.slicer_module import dependencies
+from heatmap_landmarks.slicer_module.dependencies import (
     PYTHON_REQUIREMENTS,
     REQUIREMENTS_FILE,
     read_requirements,
@@ -89,7 +89,7 @@ def test_requirements_file_is_installed_with_the_package():
 SKIP_WITHOUT_TORCH = r"""
 import sys, unittest
 sys.modules['torch'] = None  # as in a Slicer without the PyTorch extension's torch: find_spec -> None
-from heatmap_landmarks.mrml.dependencies import ensure_test_dependencies, torch_version_requirement
+from heatmap_landmarks.slicer_module.dependencies import ensure_test_dependencies, torch_version_requirement
 try:
     ensure_test_dependencies('the test of the tests')
 except unittest.SkipTest as err:

@@ -7,7 +7,8 @@ VTK and its own ``slicer``/``qt``/``ctk``, but not OpenCV, torch, safetensors
 or tqdm. These tests import, in an interpreter where those four (and Qt,
 which slicer-core lacks) cannot be imported:
 
-* every module of both ``<Module>Lib`` packages and of ``heatmap_landmarks.mrml``;
+* every module of both ``<Module>Lib`` packages, of ``heatmap_landmarks.mrml`` and of
+  ``heatmap_landmarks.slicer_module``;
 * every module-level import of both module files, except the three
   ``slicer`` submodules that only the desktop application has
   (``slicer.i18n``, ``slicer.parameterNodeWrapper``,
@@ -82,7 +83,7 @@ root = {root!r}
 sys.path[:0] = [root + '/' + m for m in {modules!r}]
 
 done = []
-for package in [m + 'Lib' for m in {modules!r}] + ['heatmap_landmarks.mrml']:
+for package in [m + 'Lib' for m in {modules!r}] + ['heatmap_landmarks.mrml', 'heatmap_landmarks.slicer_module']:
     pkg = importlib.import_module(package)
     done.append(package)
     for info in pkgutil.walk_packages(pkg.__path__, package + '.'):

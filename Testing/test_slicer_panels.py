@@ -1,7 +1,7 @@
 """What the two panels decide and show, tested without Qt.
 
 slicer-core has no Qt, so the Widgets cannot be built here. Their decisions
-live in small functions (``heatmap_landmarks.mrml.widget``,
+live in small functions (``heatmap_landmarks.slicer_module.widget``,
 ``heatmap_landmarks.mrml.overlays``, ``SutureDetectionLib.panel``) that these
 tests call for real, with real MRML nodes where nodes are involved; static
 (ast / .ui) checks make sure the Widgets call them.
@@ -39,11 +39,11 @@ for _module in MODULES:
         sys.path.insert(0, str(ROOT / _module))
 
 from CardiacLandmarkGANLib.logic import CardiacLandmarkGANLogic  # noqa: E402
-from CardiacLandmarkGANLib.testdata import blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
 from heatmap_landmarks import mrml  # noqa: E402
 from heatmap_landmarks.geometry import Geometry  # noqa: E402
-from heatmap_landmarks.mrml import widget  # noqa: E402
-from heatmap_landmarks.mrml.widget import path_field_text, should_reset_device  # noqa: E402
+from heatmap_landmarks.slicer_module import widget  # noqa: E402
+from heatmap_landmarks.slicer_module.widget import path_field_text, should_reset_device  # noqa: E402
+from heatmap_landmarks.testing import blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
 from SutureDetectionLib.panel import enabledFields  # noqa: E402
 
 MIXIN = ast.parse(Path(widget.__file__).read_text(encoding="utf-8"))
@@ -144,7 +144,7 @@ def test_only_apply_asks_for_the_torch_import():
 
 CUDA_CHECK = r"""
 import sys
-from heatmap_landmarks.mrml.widget import cuda_available
+from heatmap_landmarks.slicer_module.widget import cuda_available
 assert 'torch' not in sys.modules
 assert cuda_available(import_torch=False) is None and 'torch' not in sys.modules
 answer = cuda_available()

@@ -17,7 +17,7 @@ import pytest
 slicer = pytest.importorskip("slicer", reason="slicer-core is not installed (pip install slicer-core)")
 
 from heatmap_landmarks import mrml  # noqa: E402
-from heatmap_landmarks.mrml import widget  # noqa: E402
+from heatmap_landmarks.slicer_module import widget  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 L = slicer.vtkMRMLLayoutNode

@@ -140,3 +140,21 @@ class Geometry:
 
     def __repr__(self) -> str:
         return f"Geometry(spacing={self.spacing.tolist()}, origin={self.origin.tolist()}, direction={self.direction.tolist()})"
+
+
+def transformed(geometry: Geometry, matrix) -> Geometry:
+    """``geometry`` moved by the ``(4, 4)`` linear transform ``matrix`` (RAS -> RAS, e.g. a parent -> world matrix).
+
+    The composed IJK->RAS is ``matrix @ geometry.ijk_to_ras()``; a rotation or
+    scaling in ``matrix`` ends up in the direction and spacing.
+
+    >>> shift = np.eye(4); shift[:3, 3] = (5.0, 0.0, -1.0)
+    >>> transformed(Geometry(spacing=(2.0, 2.0, 3.0)), shift).origin.tolist()
+    [5.0, 0.0, -1.0]
+    >>> transformed(Geometry(spacing=(2.0, 2.0, 3.0)), np.diag([1.0, 1.0, 2.0, 1.0])).spacing.tolist()
+    [2.0, 2.0, 6.0]
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.shape != (4, 4):
+        raise ValueError(f"transform matrix must be (4,4), got {m.shape}")
+    return Geometry.from_ijk_to_ras(m @ geometry.ijk_to_ras())

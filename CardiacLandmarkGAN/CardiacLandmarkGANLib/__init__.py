@@ -3,5 +3,4 @@
 * :mod:`.logic` -- ``CardiacLandmarkGANLogic``: MRML in, MRML out (no Qt; runs on slicer-core too).
 * :mod:`.sampledata` -- synthetic phantom cines for the Sample Data module, generated locally.
 * :mod:`.selftest` -- checks shared by the Slicer self-test and pytest.
-* :mod:`.testdata` -- exactly known test inputs and hand-set models.
 """

@@ -30,10 +30,10 @@ from heatmap_landmarks.cardiac import (
 )
 from heatmap_landmarks.errors import InputError
 from heatmap_landmarks.inference import PredictorCache
-from heatmap_landmarks.geometry import Geometry
-from heatmap_landmarks.mrml.module_logic import CancelWhenGone, Progress, SceneTransaction, logic_base_class
+from heatmap_landmarks.geometry import transformed
+from heatmap_landmarks.slicer_module.logic import CancelWhenGone, Progress, SceneTransaction, logic_base_class
 from heatmap_landmarks.mrml.scene import add_new_node
-from heatmap_landmarks.mrml.volumes import fill_volume_node, volume_ijk_to_ras
+from heatmap_landmarks.mrml.volumes import fill_volume_node, parent_to_world
 
 log = logging.getLogger(__name__)
 
@@ -160,13 +160,13 @@ class CardiacLandmarkGANLogic(logic_base_class()):
         if sequence is None:
             if node.GetImageData() is None:
                 raise InputError(None, f"volume '{node.GetName()}' has no voxels")
-            return _Input(name=node.GetName(), displayNode=node, toWorld=self._toWorld(node))
+            return _Input(name=node.GetName(), displayNode=node, toWorld=parent_to_world(node))
         if sequence.GetNumberOfDataNodes() == 0:
             raise InputError(None, f"sequence '{sequence.GetName()}' is empty")
         _checkVolumeClass(sequence.GetNthDataNode(0), f"item 0 of sequence '{sequence.GetName()}'")
         proxy = browser.GetProxyNode(sequence) if browser is not None else None
         return _Input(name=sequence.GetName(), displayNode=proxy, sequenceNode=sequence, browserNode=browser,
-                      toWorld=self._toWorld(proxy) if proxy is not None else np.eye(4))
+                      toWorld=parent_to_world(proxy) if proxy is not None else np.eye(4))
 
     def describeInput(self, node) -> str:
         """One line about what :meth:`detect` would process for ``node`` (for the module panel)."""
@@ -184,14 +184,6 @@ class CardiacLandmarkGANLogic(logic_base_class()):
         browser = f" (browser '{source.browserNode.GetName()}')" if source.browserNode is not None else ""
         return (f"Cine '{source.sequenceNode.GetName()}': {source.nTimes} frames{slices} of {dims[0]} x {dims[1]} "
                 f"pixels{browser}")
-
-    @staticmethod
-    def _toWorld(node) -> np.ndarray:
-        """``(4, 4)`` parent-transform matrix of ``node`` (identity without one); non-linear is refused."""
-        if node.GetParentTransformNode() is None:
-            return np.eye(4)
-        world = volume_ijk_to_ras(node, world=True)  # raises InputError for non-linear transforms
-        return world @ np.linalg.inv(volume_ijk_to_ras(node, world=False))
 
     # -- main entry point ---------------------------------------------------------------
     def detect(self, inputNode, view: str = "auto", weights=None, device: str = "cpu", batchSize: int = 8,
@@ -246,7 +238,7 @@ class CardiacLandmarkGANLogic(logic_base_class()):
                     _checkVolumeClass(node, f"item {t} of sequence '{source.name}'")
                 array, local = mrml.array_from_volume_node(node, world=False)
                 localGeometry[t] = local
-                return array, Geometry.from_ijk_to_ras(source.toWorld @ local.ijk_to_ras())
+                return array, transformed(local, source.toWorld)
 
             watched = (inputNode, source.displayNode, source.sequenceNode, source.browserNode)
             with CancelWhenGone(progress, scene, watched):
@@ -257,7 +249,7 @@ class CardiacLandmarkGANLogic(logic_base_class()):
                 except ModuleNotFoundError as err:
                     raise InputError(None, f"Python package '{err.name}' is missing: open the Cardiac Landmark GAN "
                                            f"module, which offers to install it (PyTorch through the PyTorch "
-                                           f"extension), or call heatmap_landmarks.mrml.dependencies."
+                                           f"extension), or call heatmap_landmarks.slicer_module.dependencies."
                                            f"ensure_dependencies()") from None
                 progress.check()
                 chosen, scores = choose_view(predictors, volumeAt, source.nTimes, source=source.name)

@@ -6,7 +6,7 @@ writable folder, builds its input, runs the real Logic and raises
 ``AssertionError`` with a readable message when something is wrong.
 
 All checks but the ``check_shipped_*`` ones use hand-set input-copying models
-(:mod:`.testdata`), so their right answers are known exactly and they need no
+(:mod:`heatmap_landmarks.testing`), so their right answers are known exactly and they need no
 trained weights. ``check_shipped_weights_accuracy`` runs the shipped demo
 weights on phantom images and fails (it does not skip) when they are missing.
 """
@@ -20,9 +20,9 @@ import numpy as np
 from heatmap_landmarks import mrml
 from heatmap_landmarks.errors import CheckpointError, InputError
 from heatmap_landmarks.geometry import Geometry
+from heatmap_landmarks.testing import blob_frame, blob_points, save_identity_checkpoint
 
 from .logic import CardiacLandmarkGANLogic
-from .testdata import blob_frame, blob_points, save_identity_checkpoint
 
 #: An oblique placement, so that pixel -> RAS mistakes (axis order, LPS/RAS, slice axis) show. Anatomically
 #: plausible: image left is the patient's right (the RV side), up is anterior, the slice axis runs down to the apex.

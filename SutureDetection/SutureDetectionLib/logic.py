@@ -2,7 +2,7 @@
 
 One call does one user action and leaves the scene either with all its new
 nodes or, on bad input, an error or a cancel, with none of them
-(:class:`~heatmap_landmarks.mrml.module_logic.SceneTransaction`). New nodes
+(:class:`~heatmap_landmarks.slicer_module.logic.SceneTransaction`). New nodes
 always get new unique names: a user's node is never overwritten.
 
 Pixels and points: a frame is the voxel array of a volume node, ``(1, H, W, 3)``
@@ -35,7 +35,7 @@ from heatmap_landmarks.inference import DEVICES, PredictorCache
 from heatmap_landmarks.pixels import unit_rgb
 from heatmap_landmarks.sutures.decode import user_settings
 from heatmap_landmarks.sutures.names import suture_labels
-from heatmap_landmarks.mrml.module_logic import CancelWhenGone, Progress, SceneTransaction, logic_base_class
+from heatmap_landmarks.slicer_module.logic import CancelWhenGone, Progress, SceneTransaction, logic_base_class
 from heatmap_landmarks.mrml.scene import module_logic
 from heatmap_landmarks.mrml.video import FrameInput, VolumeSequenceBuilder, iter_sequence_volumes, resolve_frame_input
 

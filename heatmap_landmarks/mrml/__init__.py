@@ -1,7 +1,9 @@
 """Bridge between numpy arrays/points and 3D Slicer MRML nodes.
 
-The only part of :mod:`heatmap_landmarks` that imports ``slicer`` and ``vtk``;
-it converts and displays, and does no image or model maths. The same code runs
+With :mod:`heatmap_landmarks.slicer_module` (the kit the module panels are
+built from: Widget mixin, Logic base, dependency installation) the only part of
+:mod:`heatmap_landmarks` that imports ``slicer`` and ``vtk``; it converts
+nodes <-> arrays and displays, and does no image or model maths. The same code runs
 inside the 3D Slicer application and headless on the ``slicer-core`` wheel
 (tests, CLI, CI, trame web viewer): see :mod:`.scene`.
 

@@ -112,6 +112,23 @@ def volume_node_from_array(array, geometry: Geometry, name: str, *, scene=None, 
     return node
 
 
+def parent_to_world(node) -> np.ndarray:
+    """``(4, 4)`` matrix of the linear transforms above ``node`` (its parent -> world); identity without one.
+
+    Raises:
+        InputError: the node is under a non-linear transform (it cannot be
+            described by a matrix; harden the transform first).
+    """
+    parent = node.GetParentTransformNode()
+    if parent is None:
+        return np.eye(4)
+    if not parent.IsTransformToWorldLinear():
+        raise InputError(None, f"volume '{node.GetName()}' is under a non-linear transform; harden it first")
+    to_world = vtk.vtkMatrix4x4()
+    parent.GetMatrixTransformToWorld(to_world)
+    return slicer.util.arrayFromVTKMatrix(to_world)
+
+
 def volume_ijk_to_ras(node, *, world: bool = True) -> np.ndarray:
     """``(4, 4)`` IJK->RAS of a volume node; with ``world`` through its parent transforms.
 
@@ -122,13 +139,8 @@ def volume_ijk_to_ras(node, *, world: bool = True) -> np.ndarray:
     m = vtk.vtkMatrix4x4()
     node.GetIJKToRASMatrix(m)
     ijk_to_ras = slicer.util.arrayFromVTKMatrix(m)
-    parent = node.GetParentTransformNode()
-    if world and parent is not None:
-        if not parent.IsTransformToWorldLinear():
-            raise InputError(None, f"volume '{node.GetName()}' is under a non-linear transform; harden it first")
-        to_world = vtk.vtkMatrix4x4()
-        parent.GetMatrixTransformToWorld(to_world)
-        ijk_to_ras = slicer.util.arrayFromVTKMatrix(to_world) @ ijk_to_ras
+    if world and node.GetParentTransformNode() is not None:
+        ijk_to_ras = parent_to_world(node) @ ijk_to_ras
     return ijk_to_ras
 
 

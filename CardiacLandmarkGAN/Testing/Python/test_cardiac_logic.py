@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the module folde
 
 from CardiacLandmarkGANLib import selftest  # noqa: E402
 from CardiacLandmarkGANLib.logic import CardiacLandmarkGANLogic  # noqa: E402
-from CardiacLandmarkGANLib.testdata import blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
 from heatmap_landmarks import mrml  # noqa: E402
+from heatmap_landmarks.testing import blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
 
 
 @pytest.fixture(scope="module")

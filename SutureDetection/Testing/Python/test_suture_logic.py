@@ -3,7 +3,10 @@
 The model is :func:`heatmap_landmarks.testing.make_spot_detector`: a genuine
 ResNeXtUNet checkpoint whose weights are set by hand so that every bright red
 disc of a frame becomes one heatmap blob. Frames therefore have known suture
-points, and every check below compares with exact positions.
+points, and every check below compares with exact positions. The tests that
+call ``SutureDetectionLib.selftest.check_*`` run the checks the Slicer
+self-test runs; ``test_shipped_weights`` runs the shipped demo weights and
+fails (not skips) when those are missing.
 """
 from __future__ import annotations
 
@@ -18,23 +21,21 @@ slicer = pytest.importorskip("slicer", reason="slicer-core is not installed (pip
 from heatmap_landmarks import mrml  # noqa: E402
 from heatmap_landmarks.adaptor_json import read_submission_json, write_point_labels  # noqa: E402
 from heatmap_landmarks.errors import InputError, OutputExistsError  # noqa: E402
-from heatmap_landmarks.geometry import Geometry  # noqa: E402
-from heatmap_landmarks.inference import Cancelled  # noqa: E402
 from heatmap_landmarks.testing import draw_spot_frame, make_spot_detector  # noqa: E402
 from SutureDetectionLib import logic as logic_module  # noqa: E402
+from SutureDetectionLib import selftest  # noqa: E402
+from SutureDetectionLib.selftest import (  # noqa: E402
+    CENTRES,
+    OBLIQUE,
+    SHAPE,
+    by_x,
+    composite_layers,
+    frame_node,
+    ras,
+    video,
+)
 from SutureDetectionLib.logic import SutureDetectionLogic  # noqa: E402
 from SutureDetectionLib.sampledata import GROUND_TRUTH_ATTRIBUTE, makeSyntheticSutureVideo  # noqa: E402
-
-SHAPE = (37, 61)  # odd on purpose: the network pads to 64 x 64, results must map back exactly
-
-
-def _rotation(ax, ay, az):
-    cx, sx, cy, sy, cz, sz = np.cos(ax), np.sin(ax), np.cos(ay), np.sin(ay), np.cos(az), np.sin(az)
-    return (np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]]) @ np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-            @ np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]]))
-
-
-OBLIQUE = Geometry(spacing=(0.4, 0.55, 1.0), origin=(12.0, -7.5, 30.0), direction=_rotation(0.2, -0.1, 0.4))
 
 
 @pytest.fixture
@@ -49,54 +50,15 @@ def detector(tmp_path_factory):
     return make_spot_detector(tmp_path_factory.mktemp("spot_model"))
 
 
-def frame_node(centres, name="frame", shape=SHAPE, geometry=OBLIQUE, alpha=None):
-    pixels = draw_spot_frame(shape, centres, dtype=np.uint8)
-    if alpha is not None:
-        pixels = np.dstack([pixels, alpha])
-    return mrml.volume_node_from_array(pixels[None], geometry, name)
-
-
-def video(centres_per_frame, name="video", geometry=OBLIQUE):
-    frames = np.stack([draw_spot_frame(SHAPE, c, dtype=np.uint8) for c in centres_per_frame])
-    return mrml.sequence_from_frames(frames, name, geometry=geometry)
-
-
-def ras(centres, geometry=OBLIQUE):
-    c = np.asarray(centres, np.float64).reshape(-1, 2)
-    return geometry.pixel_to_ras(np.column_stack([c, np.zeros(len(c))]))
-
-
-def by_x(points):
-    p = np.asarray(points, np.float64).reshape(-1, 2)
-    return p[np.lexsort((p[:, 1], p[:, 0]))]
-
-
-def composite_layers(scene):
-    node = scene.GetNthNodeByClass(0, "vtkMRMLSliceCompositeNode")
-    return node.GetBackgroundVolumeID(), node.GetForegroundVolumeID(), node.GetForegroundOpacity()
+@pytest.fixture
+def folder(detector):
+    """The shared checks' folder: it holds the spot detector (they write only in temporary folders inside it)."""
+    return detector.parent
 
 
 # --------------------------------------------------------------------------- single frame
-def test_single_vector_frame_gives_heatmap_points_and_count_table(scene, detector):
-    centres = [[10.0, 12.0], [45.0, 26.0]]
-    volume = frame_node(centres, "000123")
-    logic = SutureDetectionLogic()
-    result = logic.detect(volume, weights=detector)
-
-    heatmap, geometry = mrml.array_from_volume_node(result.heatmapNode)
-    assert heatmap.shape == (1,) + SHAPE and geometry.almost_equal(OBLIQUE)
-    assert heatmap.max() > 0.99 and heatmap[0, 0, 0] < 0.01
-    points, labels, descriptions = mrml.fiducials_to_arrays(result.pointsNode)
-    assert labels == ["S-1", "S-2"] and all(d.startswith("confidence=") for d in descriptions)
-    distances = np.linalg.norm(points[:, None, :] - ras(centres)[None, :, :], axis=2)
-    assert np.all(distances.min(axis=0) < 0.03)  # each true position has a point at its RAS place (mm)
-    pixels, _, confidence = logic.currentPoints(result)[0]
-    np.testing.assert_allclose(by_x(pixels), by_x(centres), atol=0.05)
-    assert np.all(confidence > 0.99)
-    assert mrml.columns_from_table(result.countTableNode) == {"frame": ["000123.png"], "sutures": [2]}
-    assert result.frameNames == ["000123.png"] and not result.isSequence
-    background, foreground, opacity = composite_layers(scene)
-    assert (background, foreground) == (volume.GetID(), result.heatmapNode.GetID()) and opacity == pytest.approx(0.6)
+def test_single_vector_frame_gives_heatmap_points_and_count_table(scene, folder):
+    selftest.check_single_frame(scene, folder)
 
 
 def test_frame_without_sutures_gives_zero_points(scene, detector):
@@ -106,13 +68,8 @@ def test_frame_without_sutures_gives_zero_points(scene, detector):
     assert mrml.columns_from_table(result.countTableNode)["sutures"] == [0]
 
 
-def test_opaque_rgba_frame_is_accepted_and_new_nodes_never_replace_old_ones(scene, detector):
-    volume = frame_node([[30.0, 18.0]], "frame", alpha=np.full(SHAPE, 255, np.uint8))
-    logic = SutureDetectionLogic()
-    first = logic.detect(volume, weights=detector)
-    second = logic.detect(volume, weights=detector)
-    assert first.pointsNode.GetName() != second.pointsNode.GetName()
-    assert first.pointsNode.GetScene() is scene and first.pointsNode.GetNumberOfControlPoints() == 1
+def test_opaque_rgba_frame_is_accepted_and_new_nodes_never_replace_old_ones(scene, folder):
+    selftest.check_rerun_makes_new_nodes(scene, folder)
 
 
 def test_settings_reach_the_decoder(scene, detector):
@@ -128,50 +85,13 @@ def test_settings_reach_the_decoder(scene, detector):
 
 
 # --------------------------------------------------------------------------- sequences
-CENTRES = [[[10.0, 10.0]], [], [[12.0, 25.0], [30.0, 12.0], [50.0, 28.0]], [[40.0, 20.0], [20.0, 30.0]]]
+@pytest.mark.parametrize("given", selftest.VIDEO_INPUTS)
+def test_sequence_points_follow_the_browser(scene, folder, given):
+    selftest.check_video_sequence(scene, folder, inputs=(given,))
 
 
-@pytest.mark.parametrize("given", ["proxy", "sequence", "browser"])
-def test_sequence_points_follow_the_browser(scene, detector, given):
-    sequence, browser, proxy = video(CENTRES)
-    node = {"proxy": proxy, "sequence": sequence, "browser": browser}[given]
-    logic = SutureDetectionLogic()
-    result = logic.detect(node, weights=detector, batchSize=3)  # batches of 3 and 1 frames
-    assert result.isSequence and result.browserNode is browser and result.backgroundNode is proxy
-    assert result.frameNames == ["000000.png", "000001.png", "000002.png", "000003.png"]
-    assert logic.pointCounts(result) == [1, 0, 3, 2]
-    assert mrml.columns_from_table(result.countTableNode)["sutures"] == [1, 0, 3, 2]
-    for t in (2, 0, 1, 3, 1):
-        browser.SetSelectedItemNumber(t)
-        shown, labels, _ = mrml.fiducials_to_arrays(result.pointsNode)
-        assert labels == [f"S-{i + 1}" for i in range(len(CENTRES[t]))]
-        if CENTRES[t]:
-            np.testing.assert_allclose(by_x(OBLIQUE.ras_to_pixel(shown)[:, :2]), by_x(CENTRES[t]), atol=0.05)
-        heat = mrml.array_from_volume_node(result.heatmapNode)[0]
-        assert (heat.max() > 0.99) == bool(CENTRES[t])
-    background, foreground, _ = composite_layers(scene)
-    assert (background, foreground) == (proxy.GetID(), result.heatmapNode.GetID())
-
-
-def test_edits_of_the_shown_frame_are_kept_and_exported(scene, detector, tmp_path):
-    sequence, browser, proxy = video(CENTRES)
-    logic = SutureDetectionLogic()
-    result = logic.detect(proxy, weights=detector)
-    browser.SetSelectedItemNumber(3)
-    moved = ras([[33.0, 9.0]])[0]
-    result.pointsNode.SetNthControlPointPositionWorld(0, *moved)
-    result.pointsNode.AddControlPoint(*ras([[5.0, 5.0]])[0], "added")
-    pixels, labels, confidence = logic.currentPoints(result)[3]
-    assert labels[-1] == "added" and np.isnan(confidence[-1])
-    np.testing.assert_allclose(pixels[[0, 2]], [[33.0, 9.0], [5.0, 5.0]], atol=1e-6)
-    browser.SetSelectedItemNumber(0)  # leave the frame: the edit must stay in the sequence
-    browser.SetSelectedItemNumber(3)
-    assert result.pointsNode.GetNumberOfControlPoints() == 3
-    table = logic.refreshCountTable(result)
-    assert mrml.columns_from_table(table)["sutures"] == [1, 0, 3, 3]
-    logic.exportCsv(tmp_path / "s.csv")
-    lines = (tmp_path / "s.csv").read_text().splitlines()
-    assert lines[0] == "frame,label,x,y,confidence" and lines[-1] == "000003.png,added,5,5,"
+def test_edits_of_the_shown_frame_are_kept_and_exported(scene, folder):
+    selftest.check_rerun_keeps_edits(scene, folder)
 
 
 def test_long_videos_can_skip_the_heatmaps(scene, detector):
@@ -302,99 +222,20 @@ def test_exports_need_a_detection(scene):
 
 
 # --------------------------------------------------------------------------- bad input
-def grey_volume():
-    return mrml.volume_node_from_array(np.zeros((1,) + SHAPE, np.uint8), OBLIQUE, "grey")
+@pytest.mark.parametrize("case", selftest.BAD_INPUTS, ids=[case[0] for case in selftest.BAD_INPUTS])
+def test_bad_input_is_one_line_and_leaves_the_scene_unchanged(scene, folder, case):
+    selftest.check_bad_inputs(scene, folder, cases=(case,))
 
 
-def transparent_rgba():
-    alpha = np.full(SHAPE, 255, np.uint8)
-    alpha[3, 4] = 0
-    return frame_node([[20, 20]], "rgba", alpha=alpha)
+def test_cancel_mid_video_leaves_nothing(scene, folder):
+    selftest.check_cancel_rolls_back(scene, folder)
 
 
-def two_slice_volume():
-    return mrml.volume_node_from_array(np.zeros((2,) + SHAPE + (3,), np.uint8), OBLIQUE, "stack")
-
-
-def grey_item_in_video():
-    items = [(draw_spot_frame(SHAPE, [[10, 10]], dtype=np.uint8)[None], OBLIQUE) for _ in range(5)]
-    items[3] = (np.zeros((1,) + SHAPE, np.uint8), OBLIQUE)  # fails after frames 0-2 were processed
-    return mrml.sequence_from_frames(items, "mixed")[2]
-
-
-def empty_sequence():
-    return mrml.scene.add_new_node(mrml.ensure_scene(), "vtkMRMLSequenceNode", "empty")
-
-
-@pytest.mark.parametrize("make, kwargs, message", [
-    (grey_volume, {}, "greyscale .scalar. volume"),
-    (transparent_rgba, {}, "transparency"),
-    (two_slice_volume, {}, "has 2 slices"),
-    (grey_item_in_video, {"batchSize": 2}, "mixed frame 3: is a greyscale"),
-    (empty_sequence, {}, "has no frames"),
-    (lambda: None, {}, "no input selected"),
-    (lambda: frame_node([[9, 9]]), {"threshold": 1.5}, "threshold must be in"),
-    (lambda: frame_node([[9, 9]]), {"openingKernel": -1}, "opening kernel"),
-    (lambda: frame_node([[9, 9]]), {"batchSize": 0}, "batch size"),
-    (lambda: frame_node([[9, 9]]), {"device": "tpu"}, "device must be"),
-    (lambda: frame_node([[9, 9]]), {"weights": "/nonexistent/model.json"}, "weights file not found"),
-    (lambda: frame_node([[9, 9]]), {"weights": ""}, "no weights file chosen"),
-    (lambda: frame_node([[9, 9]]), {"weights": "cardiac_sax"}, "cardiac|missing from this installation"),
-], ids=["grey", "rgba-transparent", "two-slices", "grey-item-mid-video", "empty-sequence", "none", "threshold",
-        "opening", "batch", "device", "weights", "no-weights", "cardiac-weights"])
-def test_bad_input_is_one_line_and_leaves_the_scene_unchanged(scene, detector, make, kwargs, message):
-    node = make()
-    before = scene.GetNumberOfNodes()
-    logic = SutureDetectionLogic()
-    with pytest.raises(InputError, match=message) as info:
-        logic.detect(node, **{"weights": detector, **kwargs})
-    assert "\n" not in str(info.value)
-    assert scene.GetNumberOfNodes() == before and logic.lastResult is None
-
-
-def test_cancel_mid_video_leaves_nothing(scene, detector):
-    sequence, browser, proxy = video(CENTRES)
-    logic = SutureDetectionLogic()
-    messages = []
-
-    def progress(fraction, message):
-        messages.append(fraction)
-        if 0.0 < fraction < 1.0:
-            logic.cancel()
-
-    before = scene.GetNumberOfNodes()
-    with pytest.raises(Cancelled):
-        logic.detect(proxy, weights=detector, batchSize=1, progressCallback=progress)
-    assert scene.GetNumberOfNodes() == before and messages[:2] == [0.0, 0.25]
-    assert logic.detect(proxy, weights=detector).frameCount == 4  # the next run is not cancelled
-
-
-@pytest.mark.parametrize("action,when", [("close the scene", "1 of 4"), ("remove the sequence", "1 of 4"),
-                                         ("remove the proxy volume", "1 of 4"), ("close the scene", "4 of 4")])
-def test_closing_the_scene_or_removing_the_input_mid_run_cancels_it(scene, detector, action, when):
+@pytest.mark.parametrize("action,when", selftest.INTERRUPTIONS)
+def test_closing_the_scene_or_removing_the_input_mid_run_cancels_it(scene, folder, action, when):
     """The panel processes GUI events at every progress report, so the user can close the scene or delete the
     input while a run goes on: the run stops like a cancel and adds nothing ("4 of 4": after the last batch)."""
-    sequence, browser, proxy = video(CENTRES)
-    logic = SutureDetectionLogic()
-    classes = ("vtkMRMLSequenceNode", "vtkMRMLMarkupsFiducialNode", "vtkMRMLTableNode")
-    counts = {c: scene.GetNumberOfNodesByClass(c) for c in classes}
-
-    def progress(fraction, message):
-        if when not in message:
-            return
-        if action == "close the scene":
-            scene.Clear(0)
-        elif scene.IsNodePresent(sequence if action == "remove the sequence" else proxy):
-            scene.RemoveNode(sequence if action == "remove the sequence" else proxy)
-
-    with pytest.raises(Cancelled):
-        logic.detect(proxy, weights=detector, batchSize=1, progressCallback=progress)
-    after = {c: scene.GetNumberOfNodesByClass(c) for c in classes}
-    if action == "close the scene":
-        assert not any(after.values()), after
-    else:
-        assert all(after[c] <= counts[c] for c in classes), (counts, after)
-    assert not mrml.heatmap_node_ids(scene) and logic.lastResult is None
+    selftest.check_interruptions_roll_back(scene, folder, cases=((action, when),))
 
 
 # --------------------------------------------------------------------------- display and sample data
@@ -421,15 +262,24 @@ def test_sample_video_is_generated_locally_with_ground_truth(scene, tmp_path):
 
 
 # --------------------------------------------------------------------------- shipped weights
-def test_selftest_with_shipped_weights():
-    """The module self-test's checks: FAILS (does not skip) while the shipped suture weights are missing."""
-    from SutureDetectionLib import selftest
+@pytest.mark.parametrize("check", selftest.SHIPPED_CHECKS, ids=lambda f: f.__name__)
+def test_shipped_weights(scene, tmp_path, check):
+    """The module self-test's checks with the shipped weights: FAIL (do not skip) while those are missing."""
+    check(scene, tmp_path)
 
-    s = mrml.new_headless_scene()
-    try:
-        selftest.runAll(log=lambda message: None)
-    finally:
-        mrml.close_headless_scene(s)
+
+def test_the_selftest_runs_every_check():
+    """ALL_CHECKS is every check_* of the module, and the Slicer self-test has one test_ method per check."""
+    import ast
+
+    checks = [name for name in dir(selftest) if name.startswith("check_")]
+    assert sorted(f.__name__ for f in selftest.ALL_CHECKS) == sorted(checks)
+    module_dir = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir)
+    tree = ast.parse(open(os.path.join(module_dir, "SutureDetection.py"), encoding="utf-8").read())
+    [cls] = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SutureDetectionTest"]
+    run = {n.args[0].value for n in ast.walk(cls) if isinstance(n, ast.Call) and ast.unparse(n.func) == "self._run"
+           and n.args and isinstance(n.args[0], ast.Constant)}
+    assert run == set(checks)
 
 
 # --------------------------------------------------------------------------- the Qt side, checked statically

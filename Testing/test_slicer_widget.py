@@ -1,4 +1,4 @@
-"""Tests of heatmap_landmarks/mrml/widget.py, the Widget behaviour both modules share.
+"""Tests of heatmap_landmarks/slicer_module/widget.py, the Widget behaviour both modules share.
 
 slicer-core has no Qt, so the module Widgets cannot be built here: these
 tests check that the mixin imports without Qt, its pure helpers, its run
@@ -18,8 +18,13 @@ from types import SimpleNamespace
 import pytest
 
 from heatmap_landmarks.inference import Cancelled
-from heatmap_landmarks.mrml import widget
-from heatmap_landmarks.mrml.widget import HeatmapModuleWidgetMixin, cuda_available, path_or_none, progress_percent
+from heatmap_landmarks.slicer_module import widget
+from heatmap_landmarks.slicer_module.widget import (
+    HeatmapModuleWidgetMixin,
+    cuda_available,
+    path_or_none,
+    progress_percent,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODULES = ["CardiacLandmarkGAN", "SutureDetection"]
@@ -36,7 +41,7 @@ class Block(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Block())
 import slicer
 assert not hasattr(slicer, 'app'), 'expected slicer-core, which has no slicer.app'
-from heatmap_landmarks.mrml.widget import HeatmapModuleWidgetMixin
+from heatmap_landmarks.slicer_module.widget import HeatmapModuleWidgetMixin
 print('ok', HeatmapModuleWidgetMixin.__name__)
 """
 

@@ -41,9 +41,9 @@ from typing import Any, Callable, Optional
 import slicer
 import vtk
 
+from ..mrml.overlays import heatmap_node_ids
+from ..mrml.tables import show_table
 from .dependencies import ensure_dependencies, torch_available
-from .overlays import heatmap_node_ids
-from .tables import show_table
 
 __all__ = ["HeatmapModuleWidgetMixin", "cuda_available", "path_field_text", "path_or_none", "progress_percent",
            "should_reset_device"]
@@ -241,7 +241,7 @@ class HeatmapModuleWidgetMixin:
 
     # -- input selector ----------------------------------------------------------------
     def updateInputSelectorFilter(self, caller=None, event=None) -> None:
-        """Hide our heatmap volumes (:func:`.overlays.heatmap_node_ids`) from ``self.ui.inputSelector``."""
+        """Hide our heatmap volumes (:func:`heatmap_landmarks.mrml.heatmap_node_ids`) from the input selector."""
         selector = getattr(getattr(self, "ui", None), "inputSelector", None)
         if selector is None or getattr(slicer, "mrmlScene", None) is None:
             return
@@ -360,5 +360,5 @@ class HeatmapModuleWidgetMixin:
 
     @staticmethod
     def showTable(tableNode) -> None:
-        """Show ``tableNode`` in a table view, switching to a layout with one first (:func:`.tables.show_table`)."""
+        """Show ``tableNode`` in a table view, in a layout that has one (:func:`heatmap_landmarks.mrml.show_table`)."""
         show_table(tableNode)

@@ -21,7 +21,7 @@ import subprocess
 from pathlib import Path
 
 from ..errors import InputError
-from .scene import in_slicer_app
+from ..mrml.scene import in_slicer_app
 
 #: The one list of pip requirements (installed with the core package; CMake installs it too).
 REQUIREMENTS_FILE = Path(__file__).resolve().parents[1] / "requirements.txt"

@@ -1,4 +1,4 @@
-"""Pieces every module Logic shares: parameter node, transactions, progress, cancelling.
+"""What every module Logic shares: base class and parameter node, transactions, progress, cancelling.
 
 Inside 3D Slicer a module Logic derives from
 ``slicer.ScriptedLoadableModule.ScriptedLoadableModuleLogic``. slicer-core
@@ -21,7 +21,7 @@ from typing import Callable, Optional
 import slicer
 import vtk
 
-from .scene import ensure_scene
+from ..mrml.scene import ensure_scene
 
 
 class HeadlessModuleLogic:
