@@ -130,6 +130,8 @@ class SutureTrainConfig(TrainConfig):
         bce_pos_weight: up-weighting of positive pixels in BCE (null = 1).
         focal_gamma, focal_alpha: focal loss settings.
         sigma2: Gaussian variance of the target blobs, px^2.
+        init_from: a trained suture model card (.json) whose weights start the run (fine-tuning);
+            its architecture config must equal ``model``'s. Empty: random initialisation.
         head_bias_init: initial bias of the final 1x1 conv (logit of the prior
             foreground probability; -4 = 1.8%, as in RetinaNet). Suture blobs
             cover ~1% of a frame; starting every pixel at p = 0.5 makes the
@@ -164,6 +166,7 @@ class SutureTrainConfig(TrainConfig):
     focal_alpha: float | None = 0.25
     sigma2: float = 5.0
     head_bias_init: float | None = -4.0
+    init_from: str = ""
     train: list = field(default_factory=list)
     val: list = field(default_factory=list)
     test: list = field(default_factory=list)

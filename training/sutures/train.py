@@ -92,9 +92,18 @@ def learning_rate(cfg: SutureTrainConfig, step: int, elapsed_minutes: float) -> 
 
 
 def build_network(cfg: SutureTrainConfig) -> torch.nn.Module:
-    """The configured ResNeXtUNet, with the head bias set to ``cfg.head_bias_init``."""
+    """The configured ResNeXtUNet: from ``cfg.init_from``'s weights, else fresh with the head bias ``cfg.head_bias_init``."""
     net = build_model("ResNeXtUNet", cfg.model)
-    if cfg.head_bias_init is not None:
+    if cfg.init_from:
+        from heatmap_landmarks.checkpoint import load_checkpoint
+
+        trained, card = load_checkpoint(cfg.init_from)  # sha256-checked safetensors, no pickle
+        if card.task != "sutures":
+            raise InputError(cfg.init_from, f"is a '{card.task}' model; init_from needs a suture model")
+        if trained.config.to_dict() != net.config.to_dict():
+            raise InputError(cfg.init_from, "its network config differs from this run's 'model'")
+        net.load_state_dict(trained.state_dict())
+    elif cfg.head_bias_init is not None:
         torch.nn.init.constant_(net.head.bias, float(cfg.head_bias_init))
     return net
 
@@ -117,6 +126,17 @@ class EpochSampler(torch.utils.data.Sampler):
         return len(self.indices)
 
 
+def _training_data(cfg: SutureTrainConfig) -> str:
+    """What the network saw: this run's data, and the data of the model it was fine-tuned from."""
+    if not cfg.init_from:
+        return cfg.training_data
+    from heatmap_landmarks.checkpoint import load_card
+
+    start = load_card(cfg.init_from)
+    return (f"fine-tuned from {start.name} ({cfg.init_from}), itself trained on: {start.training_data} "
+            f"Then: {cfg.training_data}")
+
+
 def make_card(cfg: SutureTrainConfig, model, decoder: dict, metrics: dict, input_size) -> ModelCard:
     """The model card of a suture network trained by this script."""
     return ModelCard(
@@ -124,7 +144,7 @@ def make_card(cfg: SutureTrainConfig, model, decoder: dict, metrics: dict, input
         config=unwrap(model).config.to_dict(), landmark_names=["suture"], heatmap_mode="single",
         sigma2=float(cfg.sigma2), input_size=list(input_size), input_spacing_mm=None,
         normalisation={"method": "mean_std", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
-        decoder=dict(decoder), training_data=cfg.training_data, metrics=metrics, notes=cfg.notes,
+        decoder=dict(decoder), training_data=_training_data(cfg), metrics=metrics, notes=cfg.notes,
     )
 
 
