@@ -7,6 +7,6 @@ which bridges arrays and 3D Slicer MRML nodes and imports ``slicer``.
 from .errors import CheckpointError, HeatmapLandmarksError, InputError, OutputExistsError
 from .geometry import Geometry
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["CheckpointError", "Geometry", "HeatmapLandmarksError", "InputError", "OutputExistsError", "__version__"]

@@ -2,18 +2,21 @@
 
 The one home of the atomic-write idea:
 
-* :func:`atomic_text_file`: one text output (CSV, JSON) appears only complete.
+* :func:`atomic_path`: one output file written by any library (OpenCV,
+  safetensors, ...) appears at its path only complete.
+* :func:`atomic_text_file`: the same for a text output (CSV, JSON) we write ourselves.
 * :func:`staged_outputs`: a run's set of files and folders appears together,
   or not at all (the command line's ``--out`` folders).
 
-Image and checkpoint writers, which write through libraries, use the same
-pattern (temporary name in the target folder, then ``os.replace``).
+All of them write to a hidden temporary name in the target folder and
+``os.replace`` it into place, which is atomic on one file system.
 """
 from __future__ import annotations
 
 import contextlib
 import errno
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,6 +29,41 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """A temporary path to write ``path``'s content to; it becomes ``path`` only if the block succeeds.
+
+    The temporary name sits in the same folder, is hidden, and keeps ``path``'s
+    extension (libraries pick the format by it: ``.png``, ``.safetensors``,
+    ``.seq.nrrd``). On success it is moved onto ``path`` with ``os.replace``
+    (an existing ``path`` is refused unless ``overwrite``, also when it
+    appeared meanwhile); on any exception it is deleted.
+
+    >>> d = Path(tempfile.mkdtemp())
+    >>> with atomic_path(d / "a.txt") as tmp:
+    ...     _ = tmp.write_text("hi")
+    ...     (tmp.name.startswith("."), tmp.suffix, (d / "a.txt").exists())
+    (True, '.txt', False)
+    >>> (d / "a.txt").read_text(), sorted(p.name for p in d.iterdir())
+    ('hi', ['a.txt'])
+    """
+    path = Path(path)
+    refuse_overwrite(path, overwrite)
+    if not path.parent.is_dir():
+        raise InputError(path, "output folder does not exist")
+    name = path.name
+    dot = name.find(".", 1)
+    stem, ext = (name, "") if dot < 0 else (name[:dot], name[dot:])
+    tmp = path.with_name(f".{stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{ext}")
+    try:
+        yield tmp
+        refuse_overwrite(path, overwrite)  # someone may have created it meanwhile
+        os.replace(tmp, path)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
 
 
 @contextlib.contextmanager
