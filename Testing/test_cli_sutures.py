@@ -269,3 +269,28 @@ def test_out_inside_a_file_is_one_line(tmp_path, detector, capsys):
     assert code == 2 and stderr.count("\n") == 1 and "Traceback" not in stderr
     assert "notes.txt/out: cannot write the results here: a part of the path is a file" in stderr
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def _truncated_video(path, n=60):
+    writer = cv2.VideoWriter(os.fspath(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (SHAPE[1], SHAPE[0]))
+    for i in range(n):
+        writer.write(cv2.cvtColor(draw_spot_frame(SHAPE, [[10 + i % 40, 12]], dtype=np.uint8), cv2.COLOR_RGB2BGR))
+    writer.release()
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])  # cut in the middle: the header still declares n frames
+    return path
+
+
+def test_truncated_video_is_refused_unless_accepted(tmp_path, detector, capsys):
+    """Issue 15, item 6: a video ending before its declared frame count says so; nothing is written."""
+    video = _truncated_video(tmp_path / "cut.avi")
+    code, _, stderr = run(capsys, video, "--out", tmp_path / "out", "--weights", detector, "--quiet")
+    assert code == 2 and stderr.count("\n") == 1 and "Traceback" not in stderr
+    assert "of the 60 frames its container declares" in stderr and "--accept-short-video" in stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    code, stdout, stderr = run(capsys, video, "--out", tmp_path / "out", "--weights", detector, "--quiet",
+                               "--accept-short-video")
+    decoded = int(stdout.split(" frame(s)")[0])
+    assert code == 0 and 0 < decoded < 60
+    assert f"note: the video ended after {decoded} of the 60 frames" in stderr
+    assert len(list((tmp_path / "out" / "point_labels").iterdir())) == decoded

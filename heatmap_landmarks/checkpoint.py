@@ -23,7 +23,6 @@ import json
 import math
 import os
 import re
-import uuid
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -31,6 +30,7 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError, InputError, PathLike, refuse_overwrite
+from .fileutil import atomic_path
 
 #: Newest model card format this package reads and the one it writes.
 FORMAT_VERSION = 2
@@ -463,10 +463,6 @@ def load_card(path: PathLike) -> ModelCard:
     return ModelCard.from_json(text, source=card_path)
 
 
-def _tmp_name(target: Path) -> Path:
-    return target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-
-
 def _state_problems(expected: Mapping[str, tuple], found: Mapping[str, tuple], limit: int = 3) -> list[str]:
     """Human-readable differences between two {tensor name: shape} maps (at most ``limit`` named per kind)."""
     def shape(s: tuple) -> str:
@@ -576,17 +572,12 @@ def save_checkpoint(model: nn.Module, card: ModelCard, path: PathLike, *, overwr
 
     from safetensors.torch import save_file
 
-    tmp_weights, tmp_card = _tmp_name(weights_path), _tmp_name(card_path)
-    try:
-        save_file(state, str(tmp_weights), metadata={"format": "pt", "architecture": card.architecture})
-        final = dataclasses.replace(card, sha256=sha256_file(tmp_weights), weights_file=weights_path.name)
-        tmp_card.write_text(final.to_json(), encoding="utf-8")
-        os.replace(tmp_weights, weights_path)
-        os.replace(tmp_card, card_path)
-    finally:
-        for tmp in (tmp_weights, tmp_card):
-            if tmp.exists():
-                tmp.unlink()
+    # The card is moved into place after the weights it describes (the inner block finishes first).
+    with atomic_path(card_path, overwrite=overwrite) as tmp_card:
+        with atomic_path(weights_path, overwrite=overwrite) as tmp_weights:
+            save_file(state, str(tmp_weights), metadata={"format": "pt", "architecture": card.architecture})
+            final = dataclasses.replace(card, sha256=sha256_file(tmp_weights), weights_file=weights_path.name)
+            tmp_card.write_text(final.to_json(), encoding="utf-8")
     return weights_path, card_path
 
 
@@ -688,13 +679,8 @@ def save_state(path: PathLike, tensors: Mapping[str, torch.Tensor], meta: Mappin
     except TypeError as err:
         raise ValueError(f"save_state: meta is not JSON-serialisable: {err}") from None
     data = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    tmp = _tmp_name(target)
-    try:
+    with atomic_path(target, overwrite=overwrite) as tmp:
         save_file(data, str(tmp), metadata={_STATE_META_KEY: meta_json})
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return target
 
 

@@ -186,11 +186,17 @@ class VideoFrames(FrameSource):
     The file is opened when the object is made (so a bad file fails early,
     with one line) and again for each iteration; only the current frame is in
     memory.
+
+    A video that ends before the frame count its container declares (a
+    truncated or damaged file) raises a one-line :class:`InputError` at the
+    end of the iteration, saying how many frames were declared and decoded,
+    unless ``accept_short``; then :attr:`short_note` says so. A shortfall of
+    one frame, or 1 % of the count, is within the count's usual inexactness.
     """
 
     kind = "video"
 
-    def __init__(self, path: PathLike):
+    def __init__(self, path: PathLike, *, accept_short: bool = False):
         from .io import check_input_path
 
         super().__init__(check_input_path(path))
@@ -207,9 +213,20 @@ class VideoFrames(FrameSource):
             raise InputError(self.path, "no frame could be decoded: the video is empty, corrupt, or uses a codec "
                                         "this OpenCV build cannot decode (try re-encoding it as MJPG .avi or H.264 .mp4)")
         self.frame_shape = tuple(int(s) for s in first.shape[:2])
+        self.accept_short = bool(accept_short)
+        self.short_note: str | None = None
 
     def probe(self) -> tuple[int, int]:
         return self.frame_shape  # decoded when the source was made
+
+    def _check_complete(self, decoded: int) -> None:
+        declared = self._count
+        if declared <= 0 or declared - decoded <= max(1, declared // 100):
+            return
+        problem = f"the video ended after {decoded} of the {declared} frames its container declares (truncated or damaged)"
+        if not self.accept_short:
+            raise InputError(self.path, f"{problem}; pass --accept-short-video to use the {decoded} decoded frames")
+        self.short_note = f"{problem}: {decoded} frames used"
 
     def _open(self):
         cap = cv2.VideoCapture(os.fspath(self.path))
@@ -237,10 +254,14 @@ class VideoFrames(FrameSource):
                 i += 1
         finally:
             cap.release()
+        self._check_complete(i)
 
 
-def open_frames(path: PathLike) -> FrameSource:
+def open_frames(path: PathLike, *, accept_short_video: bool = False) -> FrameSource:
     """The right source for ``path``: an image file, a folder of images, or a video file.
+
+    ``accept_short_video``: keep the frames of a video that ends before its declared frame count
+    (see :class:`VideoFrames`) instead of refusing it.
 
     Raises:
         InputError: missing path, unsupported file type, empty folder, or a
@@ -261,6 +282,6 @@ def open_frames(path: PathLike) -> FrameSource:
     if suffix in IMAGE_EXTENSIONS:
         return ImageFrames([p])
     if suffix in VIDEO_EXTENSIONS:
-        return VideoFrames(p)
+        return VideoFrames(p, accept_short=accept_short_video)
     raise InputError(p, f"unsupported input type '{suffix}'; give a frame ({', '.join(IMAGE_EXTENSIONS)}), "
                         f"a folder of frames, or a video ({', '.join(VIDEO_EXTENSIONS)})")

@@ -32,6 +32,7 @@ import pathlib
 import numpy as np
 
 from heatmap_landmarks import __version__
+from heatmap_landmarks.fileutil import atomic_path
 
 #: Sample name -> generator settings. Times are one 1000 ms RR interval.
 SAMPLES = {
@@ -77,16 +78,11 @@ def writePhantomSequence(name: str, path) -> str:
         fill_volume_node(item, voxels, cine.geometry)
         sequence.SetDataNodeAtValue(item, f"{phase * RR_INTERVAL_MS:g}")
     path = os.fspath(path)
-    tmp = f"{path[:-len('.seq.nrrd')]}.tmp-{os.getpid()}.seq.nrrd"
     storage = slicer.vtkMRMLVolumeSequenceStorageNode()
-    storage.SetFileName(tmp)
-    try:
-        if not storage.WriteData(sequence) or not os.path.isfile(tmp):
-            raise RuntimeError(f"could not write {tmp}")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path, overwrite=True) as tmp:
+        storage.SetFileName(os.fspath(tmp))
+        if not storage.WriteData(sequence) or not tmp.is_file():
+            raise RuntimeError(f"could not write {path}")
     return path
 
 

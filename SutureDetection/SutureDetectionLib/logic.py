@@ -35,6 +35,7 @@ from heatmap_landmarks.inference import DEVICES, PredictorCache
 from heatmap_landmarks.pixels import unit_rgb
 from heatmap_landmarks.sutures.decode import user_settings
 from heatmap_landmarks.sutures.names import suture_labels
+from heatmap_landmarks.sutures.pipeline import detect_sutures
 from heatmap_landmarks.slicer_module.logic import CancelWhenGone, Progress, SceneTransaction, logic_base_class
 from heatmap_landmarks.mrml.scene import module_logic
 from heatmap_landmarks.mrml.video import FrameInput, VolumeSequenceBuilder, iter_sequence_volumes, resolve_frame_input
@@ -273,24 +274,23 @@ class SutureDetectionLogic(logic_base_class()):
         if browser is None:
             browser, background = mrml.browse_sequence(sequence)
         geometries, shapes = [], []
-
-        def pixels():
-            for i, array, geometry in iter_sequence_volumes(sequence):
-                rgb = frame_to_rgb(array, f"{name} frame {i}")
-                geometries.append(geometry)
-                shapes.append(tuple(rgb.shape[:2]))
-                yield rgb
-
         heatmaps = VolumeSequenceBuilder(sequence, f"{name} suture heatmap",
                                          item_attributes={mrml.HEATMAP_ATTRIBUTE: "1"}) if keepHeatmaps else None
         points_per_item, labels_per_item, confidences = [], [], []
-        for t, prediction in enumerate(predictor.predict_sutures(
-                pixels(), decoder=decoder, source=name, total=frames.count, progress=self._report,
-                should_cancel=self._progress.should_cancel, return_heatmaps=keepHeatmaps)):
+        def rgb_of(item):
+            i, array, _ = item
+            return frame_to_rgb(array, f"{name} frame {i}")
+
+        for (_, array, geometry), prediction, labels in detect_sutures(
+                iter_sequence_volumes(sequence), predictor, rgb_of=rgb_of, decoder=decoder, source=name,
+                total=frames.count, progress=self._report, should_cancel=self._progress.should_cancel,
+                return_heatmaps=keepHeatmaps):
+            geometries.append(geometry)
+            shapes.append(tuple(array.shape[1:3]))
             if heatmaps is not None:
-                heatmaps.append(prediction.heatmap[None], geometries[t])
-            points_per_item.append(geometries[t].xy_to_ras(prediction.points))
-            labels_per_item.append(suture_labels(len(prediction.points)))
+                heatmaps.append(prediction.heatmap[None], geometry)
+            points_per_item.append(geometry.xy_to_ras(prediction.points))
+            labels_per_item.append(labels)
             confidences.append(prediction.confidence)
         self._progress.check()  # the scene may have closed, or the input gone, during the last progress report
         heatmap_proxy = heatmaps.attach(browser) if heatmaps is not None else None

@@ -26,7 +26,6 @@ publish one at a time: without ``--overwrite`` the later one is refused.
 from __future__ import annotations
 
 import argparse
-import collections
 import os
 import sys
 from pathlib import Path
@@ -39,7 +38,7 @@ from ..fileutil import staged_outputs
 from ..io import check_path_name
 from ..render import render_overlay
 from ..sutures.decode import user_settings
-from ..sutures.names import suture_labels
+from ..sutures.pipeline import detect_sutures
 from ..video import FrameSource, open_frames
 
 #: Inputs with more frames than this get overlays for every ``LONG_INPUT_OVERLAY_STEP``-th frame only.
@@ -73,6 +72,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--overlay-every", type=int, default=None, metavar="N",
                         help=f"write an overlay PNG for every N-th frame (0 = none); default 1 for inputs of at "
                              f"most {OVERLAY_ALL_UP_TO} frames, else {LONG_INPUT_OVERLAY_STEP}")
+    parser.add_argument("--accept-short-video", action="store_true",
+                        help="use the frames of a video that ends before the frame count its container declares "
+                             "(a truncated file); without it such a video is refused")
     parser.add_argument("--folder-name", default=None,
                         help="folderName in submission.json (default: from an AdaptOR <op>/<video>/images layout, "
                              "else the input's parent folder)")
@@ -170,21 +172,13 @@ def detect_to_folder(source: FrameSource, predictor, out: Path, *, decoder: dict
         (staging / LABEL_DIR).mkdir()
         if step:
             (staging / OVERLAY_DIR).mkdir()
-        pending = collections.deque()  # frames handed to the predictor, waiting for their result
-
-        def pixels():
-            for frame in source:
-                keep_rgb = step and frame.index % step == 0
-                pending.append((frame.index, frame.name, frame.rgb.shape[:2], frame.rgb if keep_rgb else None))
-                yield frame.rgb
-
         with SubmissionWriter(staging / SUBMISSION_FILE, overwrite=True) as submission, \
                 SutureCsvWriter(staging / csv_name, overwrite=True) as table:
-            for pred in predictor.predict_sutures(pixels(), decoder=decoder, return_heatmaps=bool(step),
-                                                  source=os.fspath(source.path)):
-                index, name, shape, rgb = pending.popleft()
+            for frame, pred, labels in detect_sutures(source, predictor, rgb_of=lambda f: f.rgb, decoder=decoder,
+                                                      return_heatmaps=bool(step), source=os.fspath(source.path)):
+                name, shape = frame.name, frame.rgb.shape[:2]
+                rgb = frame.rgb if step and frame.index % step == 0 else None
                 stem = check_path_name(os.path.splitext(name)[0]).name
-                labels = suture_labels(len(pred.points))
                 write_point_labels(staging / LABEL_DIR / f"{stem}.json", pred.points, shape)
                 submission.add(SubmissionEntry(op, video, name, pred.points))
                 table.add(name, pred.points, labels, pred.confidence)
@@ -207,7 +201,7 @@ def run(args) -> int:
     from ..catalog import default_weights_key
     from ..sutures import SuturePredictor
 
-    source = open_frames(args.input)
+    source = open_frames(args.input, accept_short_video=args.accept_short_video)
     source.probe()  # an unusable (first) frame fails here, before the model is loaded
     decoder = _decoder_overrides(args)
     overlay_step(len(source), args.overlay_every)
@@ -229,4 +223,6 @@ def run(args) -> int:
             progress.close()
     print(f"{summary['frames']} frame(s), {summary['points']} suture point(s) -> {summary['csv']}, "
           f"{summary['submission']}, {summary['labels']}/ ({summary['overlays']} overlay(s))")
+    if getattr(source, "short_note", None):
+        print(f"note: {source.short_note}", file=sys.stderr)
     return 0

@@ -17,7 +17,8 @@ import time
 import cv2
 import numpy as np
 
-from ..errors import InputError, refuse_overwrite
+from ..errors import InputError
+from ..fileutil import atomic_path
 from . import make_cardiac_cine, make_lax_slice, make_sax_slice, make_suture_frame
 
 
@@ -44,11 +45,9 @@ def _mark(bgr, points, colour):
 
 
 def _write(path, image, overwrite):
-    refuse_overwrite(path, overwrite)
-    tmp = path + ".tmp.png"
-    if not cv2.imwrite(tmp, image):
-        raise InputError(path, "could not write the PNG")
-    os.replace(tmp, path)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        if not cv2.imwrite(os.fspath(tmp), image):
+            raise InputError(path, "could not write the PNG")
 
 
 def _examples(folder, overwrite):

@@ -17,6 +17,7 @@ import torch
 
 from heatmap_landmarks.checkpoint import ModelCard, load_card, load_checkpoint
 from heatmap_landmarks.errors import InputError
+from heatmap_landmarks.fileutil import atomic_text_file
 from heatmap_landmarks.cardiac import CardiacDecoder
 from heatmap_landmarks.inference import average_quarter_turns
 
@@ -171,7 +172,6 @@ def select_decoder(cfg: CardiacTrainConfig, card_path: str | os.PathLike, rotati
     metrics = {**load_card(card_path).metrics, **validation_metrics(best, cfg)}
     new = ModelCard.from_dict({**card.to_dict(), "decoder": decoder, "rotations": int(rotations), "metrics": metrics},
                               source=card_path)
-    tmp = card_path.with_name(f".{card_path.name}.tmp")
-    tmp.write_text(new.to_json(), encoding="utf-8")
-    os.replace(tmp, card_path)
+    with atomic_text_file(card_path, overwrite=True) as fh:
+        fh.write(new.to_json())
     return best

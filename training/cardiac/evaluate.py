@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ from scipy.optimize import linear_sum_assignment
 
 from heatmap_landmarks.checkpoint import ModelCard, load_card
 from heatmap_landmarks.errors import InputError, refuse_overwrite
+from heatmap_landmarks.fileutil import atomic_text_file
 from heatmap_landmarks.cardiac import CardiacPredictor
 from heatmap_landmarks.metrics import format_markdown_table, radial_errors, summarise_landmark_errors, write_csv
 from heatmap_landmarks.phantoms import make_cardiac_cine
@@ -230,9 +230,8 @@ def record_in_card(card_path: Path, key: str, entry: dict) -> None:
     metrics = dict(card.metrics)
     metrics[key] = entry
     new = ModelCard.from_dict({**card.to_dict(), "metrics": metrics}, source=card_path)
-    tmp = card_path.with_name(f".{card_path.name}.tmp")
-    tmp.write_text(new.to_json(), encoding="utf-8")
-    os.replace(tmp, card_path)
+    with atomic_text_file(card_path, overwrite=True) as fh:
+        fh.write(new.to_json())
 
 
 def card_entry(rows: list[dict], summary: dict) -> dict:

@@ -49,6 +49,7 @@ from heatmap_landmarks.checkpoint import (
     save_state,
 )
 from heatmap_landmarks.errors import CheckpointError, InputError
+from heatmap_landmarks.fileutil import atomic_text_file
 
 log = logging.getLogger("training")
 
@@ -509,11 +510,9 @@ class MetricsLog:
             self._rewrite_jsonl()
 
     def _rewrite_jsonl(self) -> None:
-        tmp = self.jsonl.with_suffix(".jsonl.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with atomic_text_file(self.jsonl, overwrite=True) as fh:
             for r in self.rows:
                 fh.write(json.dumps(r, allow_nan=True) + "\n")
-        os.replace(tmp, self.jsonl)
 
     def append(self, row: Mapping[str, Any]) -> None:
         if not self.enabled:
@@ -525,13 +524,11 @@ class MetricsLog:
         fields: list[str] = []
         for r in self.rows:
             fields += [k for k in r if k not in fields]
-        tmp = self.csv.with_suffix(".csv.tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        with atomic_text_file(self.csv, overwrite=True, newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=fields, restval="", lineterminator="\n")
             w.writeheader()
             for r in self.rows:
                 w.writerow({k: (_fmt(v)) for k, v in r.items()})
-        os.replace(tmp, self.csv)
 
 
 def _fmt(v: Any) -> Any:

@@ -29,6 +29,7 @@ import sys
 from typing import Sequence
 
 from heatmap_landmarks.errors import CheckpointError, InputError, refuse_overwrite
+from heatmap_landmarks.fileutil import atomic_path
 
 from ..datasets.adaptor import IMAGE_DIR, IMAGE_EXTENSIONS, LABEL_DIR, read_png_rgb
 
@@ -139,9 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                             progress=not args.quiet)
         for src, dst in labels:
             os.makedirs(os.path.dirname(dst), exist_ok=True)
-            tmp = dst + ".tmp"
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, dst)
+            with atomic_path(dst, overwrite=True) as tmp:  # refused above unless --overwrite
+                shutil.copyfile(src, tmp)
         direction = card.metrics.get("translation", {})
         if not args.quiet:
             print(f"translated {n} frames ({direction.get('source_domain', '?')} -> "

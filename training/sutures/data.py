@@ -37,7 +37,6 @@ draws the single-channel target (:func:`heatmap_landmarks.heatmaps.encode_heatma
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -47,6 +46,7 @@ import torch
 
 from heatmap_landmarks.adaptor_json import write_point_labels
 from heatmap_landmarks.errors import InputError, refuse_overwrite
+from heatmap_landmarks.fileutil import atomic_path
 from heatmap_landmarks.heatmaps import encode_heatmap
 from heatmap_landmarks.phantoms.endoscopic import make_suture_frame
 from heatmap_landmarks.phantoms.endoscopic_v2 import make_suture_frame_v2
@@ -324,19 +324,8 @@ def source_from_spec(spec: dict):
 
 # --------------------------------------------------------------------------- export
 def _write_atomic(path: str, data: bytes) -> None:
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path, overwrite=True) as tmp:
+        tmp.write_bytes(data)
 
 
 def write_frame_png(path: str, image: np.ndarray, *, overwrite: bool = False) -> None:

@@ -53,6 +53,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from heatmap_landmarks.errors import InputError, refuse_overwrite
+from heatmap_landmarks.fileutil import atomic_path, atomic_text_file
 from heatmap_landmarks.sutures.decode import decode_sutures
 from heatmap_landmarks.metrics import DetectionCounts, match_points, pooled_detection_scores, write_csv
 from heatmap_landmarks.phantoms.endoscopic_v2 import DISTRACTOR_NAMES, ENDOSCOPE_OVERLAY_BOX
@@ -568,9 +569,8 @@ def run_real(predictor, root, out: str, *, radius: float = MATCH_RADIUS_PX, over
     table = format_real_tables(groups, predictor.card.metrics, title, radius)
     if not quiet:
         print(table)
-    with open(paths[0] + ".tmp", "w", encoding="utf-8") as fh:
+    with atomic_text_file(paths[0], overwrite=True) as fh:
         fh.write(table + "\n")
-    os.replace(paths[0] + ".tmp", paths[0])
     rows = []
     for g in groups:
         for key, c, hits in zip(g.keys, g.per_frame, g.per_frame_hits):
@@ -589,15 +589,14 @@ def run_real(predictor, root, out: str, *, radius: float = MATCH_RADIUS_PX, over
                "decoder": predictor.card.decoder, "overlay_box": list(ENDOSCOPE_OVERLAY_BOX),
                "logo_box": list(ADAPTOR_LOGO_BOX), "groups": [g.row() for g in groups],
                "frames": detections, "seconds": round(seconds, 2)}
-    with open(paths[2] + ".tmp", "w", encoding="utf-8") as fh:
+    with atomic_text_file(paths[2], overwrite=True) as fh:
         json.dump(summary, fh, indent=1)
         fh.write("\n")
-    os.replace(paths[2] + ".tmp", paths[2])
     ok, buf = cv2.imencode(".png", cv2.cvtColor(real_sheet(frames, preds, radius=radius), cv2.COLOR_RGB2BGR))
     if not ok:
         raise InputError(paths[3], "PNG encoding failed")
-    with open(paths[3], "wb") as fh:
-        fh.write(buf.tobytes())
+    with atomic_path(paths[3], overwrite=True) as tmp:
+        tmp.write_bytes(buf.tobytes())
     return summary
 
 
@@ -722,9 +721,8 @@ def _run(args) -> int:
                   f"(endoscope overlay {hits['overlay']}, printed text {hits['printed_text']}, "
                   f"logo/text {hits['logo_text']})")
     print(table)
-    with open(outputs[0] + ".tmp", "w", encoding="utf-8") as fh:
+    with atomic_text_file(outputs[0], overwrite=True) as fh:
         fh.write(table + "\n")
-    os.replace(outputs[0] + ".tmp", outputs[0])
     write_csv(summary_rows(results, pooled), outputs[1], overwrite=args.overwrite)
     entries = [SubmissionEntry(f.group, f.video, f.name, p) for f, p in zip(frames, preds)]
     write_submission_json(entries, outputs[2], overwrite=args.overwrite)
@@ -736,10 +734,9 @@ def _run(args) -> int:
         "pooled": pooled.to_dict(), "distractor_hits": hits, "seconds": round(seconds, 2),
         "frames_per_second": round(len(frames) / max(seconds, 1e-9), 2),
     }
-    with open(outputs[3] + ".tmp", "w", encoding="utf-8") as fh:
+    with atomic_text_file(outputs[3], overwrite=True) as fh:
         json.dump(summary, fh, indent=1)
         fh.write("\n")
-    os.replace(outputs[3] + ".tmp", outputs[3])
     log.info("%.1f frames/s end to end (inference + decoding); wrote %s", summary["frames_per_second"], args.out)
     return 0
 
