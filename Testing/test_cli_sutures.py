@@ -294,3 +294,31 @@ def test_truncated_video_is_refused_unless_accepted(tmp_path, detector, capsys):
     assert code == 0 and 0 < decoded < 60
     assert f"note: the video ended after {decoded} of the 60 frames" in stderr
     assert len(list((tmp_path / "out" / "point_labels").iterdir())) == decoded
+
+
+@pytest.mark.parametrize("signum, code", [(15, 143), (2, 130)], ids=["SIGTERM", "SIGINT"])
+def test_signal_mid_run_leaves_nothing(tmp_path, detector, signum, code):
+    """Issue 15, item 13: SIGTERM (a scheduler's limit) and Ctrl-C unwind: no staging folder, no results."""
+    import signal
+    import time
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(120):
+        write_frame(frames / f"{i:06d}.png", [[40, 30]], shape=(192, 320))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "heatmap_landmarks.cli", "sutures", os.fspath(frames), "--out",
+                             os.fspath(out), "--weights", os.fspath(detector), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        staged = list(out.glob(".sutures-partial-*/point_labels/*.json")) if out.is_dir() else []
+        if staged:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.Signals(signum))
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code, stderr
+    assert stderr.strip().count("\n") == 0 and "Traceback" not in stderr
+    assert list(out.iterdir()) == []  # the staging folder went, nothing was published

@@ -39,7 +39,9 @@ def atomic_path(path: PathLike, *, overwrite: bool = False) -> Iterator[Path]:
     extension (libraries pick the format by it: ``.png``, ``.safetensors``,
     ``.seq.nrrd``). On success it is moved onto ``path`` with ``os.replace``
     (an existing ``path`` is refused unless ``overwrite``, also when it
-    appeared meanwhile); on any exception it is deleted.
+    appeared meanwhile); on any exception it is deleted. An ``OSError`` while
+    writing or moving (full disk, read-only file system, no permission)
+    becomes one line naming ``path``, never the temporary name.
 
     >>> d = Path(tempfile.mkdtemp())
     >>> with atomic_path(d / "a.txt") as tmp:
@@ -58,9 +60,12 @@ def atomic_path(path: PathLike, *, overwrite: bool = False) -> Iterator[Path]:
     stem, ext = (name, "") if dot < 0 else (name[:dot], name[dot:])
     tmp = path.with_name(f".{stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{ext}")
     try:
-        yield tmp
-        refuse_overwrite(path, overwrite)  # someone may have created it meanwhile
-        os.replace(tmp, path)
+        try:
+            yield tmp
+            refuse_overwrite(path, overwrite)  # someone may have created it meanwhile
+            os.replace(tmp, path)
+        except OSError as err:
+            raise output_error(path, err) from None
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
@@ -83,22 +88,9 @@ def atomic_text_file(path: PathLike, *, overwrite: bool = False, newline: str | 
     >>> oct(os.stat(os.path.join(d, "a.txt")).st_mode & 0o777) == oct(0o666 & ~_umask())
     True
     """
-    path = os.fspath(path)
-    refuse_overwrite(path, overwrite)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise InputError(path, "output folder does not exist")
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as handle:
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline=newline) as handle:
             yield handle
-        refuse_overwrite(path, overwrite)  # someone may have created it meanwhile
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 #: ``errno`` values of an output folder that cannot take the results, with what the user is told.

@@ -21,11 +21,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 
 from .. import __version__
 from ..errors import HeatmapLandmarksError
-from ._common import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_CANCELLED, OneLineParser
+from ._common import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_CANCELLED, EXIT_TERMINATED, OneLineParser
 
 
 
@@ -46,8 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(Exception):
+    """SIGTERM arrived (a scheduler's time limit, ``kill``): unwind like Ctrl-C, so nothing partial stays."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None) -> int:
-    """Run ``heatmap-landmarks ARGV``; returns the exit status (0 done, 2 bad input, 130 cancelled)."""
+    """Run ``heatmap-landmarks ARGV``; returns the exit status (0 done, 2 bad input, 130 cancelled, 143 terminated).
+
+    SIGTERM is turned into an exception while the command runs, so its staging folder is removed and
+    nothing partial is left, as after Ctrl-C.
+    """
     try:
         return _run(argv)
     except BrokenPipeError:
@@ -64,6 +78,9 @@ def _run(argv) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
     from ..inference import Cancelled
 
+    previous = None
+    if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = int(args.handler(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, inside the BrokenPipeError handler of main()
@@ -77,6 +94,12 @@ def _run(argv) -> int:
     except KeyboardInterrupt:
         print(f"heatmap-landmarks {args.command}: interrupted", file=sys.stderr)
         return EXIT_CANCELLED
+    except Terminated:
+        print(f"heatmap-landmarks {args.command}: terminated (SIGTERM); nothing was written", file=sys.stderr)
+        return EXIT_TERMINATED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

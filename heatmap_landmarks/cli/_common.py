@@ -16,6 +16,8 @@ from ..inference import DEVICES
 
 EXIT_BAD_INPUT = 2
 EXIT_CANCELLED = 130
+#: After SIGTERM (128 + 15, as a shell reports a process ended by it).
+EXIT_TERMINATED = 143
 #: Exit status after stdout was closed by the reader (as the Python documentation's SIGPIPE recipe does).
 EXIT_BROKEN_PIPE = 1
 

@@ -216,6 +216,20 @@ def test_exports_and_refusal_to_overwrite(scene, detector, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["points.csv", "submission.json"]  # no temporary files left
 
 
+@pytest.mark.skipif(not os.path.isdir("/sys") or os.access("/sys", os.W_OK) and not os.path.ismount("/sys"),
+                    reason="needs /sys (Linux), a folder that refuses new files even to root")
+def test_exports_to_an_unwritable_folder_are_one_line(scene, detector):
+    """Issue 15, item 14: an export that the file system refuses is the project's one-line error, not OSError."""
+    logic = SutureDetectionLogic()
+    logic.detect(frame_node([[9, 9]]), weights=detector)
+    for export in (lambda: logic.exportCsv("/sys/points.csv"),
+                   lambda: logic.exportSubmissionJson("/sys/submission.json", "op07", "video03")):
+        with pytest.raises(InputError) as err:
+            export()
+        assert "cannot write the results here" in str(err.value) and "\n" not in str(err.value)
+        assert str(err.value).startswith("/sys/") and ".tmp" not in str(err.value)
+
+
 def test_exports_need_a_detection(scene):
     with pytest.raises(InputError, match="no detection yet"):
         SutureDetectionLogic().exportCsv("unused.csv")
