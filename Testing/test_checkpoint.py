@@ -31,7 +31,7 @@ torch.set_num_threads(1)
 CASES = {
     "CardiacGenerator": dict(
         config={"base_width": 4, "depth": 3, "out_channels": 3}, task="cardiac", view="sax",
-        landmark_names=["RVI-1", "RVI-2", "LV-centre"], heatmap_mode="per_landmark", input_size=[32, 32],
+        landmark_names=["RVI-1", "RVI-2", "LVC"], heatmap_mode="per_landmark", input_size=[32, 32],
         input_spacing_mm=1.5, normalisation={"method": "percentile", "low": 1, "high": 99},
         inputs=lambda: (torch.rand(2, 1, 32, 32),)),
     "PatchDiscriminator": dict(

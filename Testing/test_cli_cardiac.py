@@ -284,3 +284,67 @@ def test_landmark_csv_reader_reads_new_and_old_columns(tmp_path):
     [row] = read_landmark_csv(old, frame_is="time")
     assert (row["time"], row["slice"]) == (4, 0) and math.isnan(row["confidence"])
     assert (read_landmark_csv(old, frame_is="slice")[0]["slice"]) == 4
+
+
+# --------------------------------------------------------------------------- many inputs (issue 16, item 1)
+def test_batch_of_inputs_one_process_summary_and_bad_input_skipped(tmp_path, models, capsys):
+    """Several inputs: each into its own subfolder, one summary.csv; a bad one is one line and skipped, exit 2."""
+    frames, _ = lax_cine(2)
+    paths = []
+    for name in ("a", "b", "c"):
+        paths.append(write_image(tmp_path / f"{name}.nii.gz", frames, OBLIQUE, kind="2d+t"))
+    (tmp_path / "broken.nii.gz").write_bytes(b"not an image")
+    listing = tmp_path / "more.txt"
+    listing.write_text("# two more\nc.nii.gz\n\nbroken.nii.gz  # this one is bad\n")
+    out = tmp_path / "out"
+    code, stdout, stderr = run(["cardiac", paths[0], paths[1], f"@{listing}", "--view", "lax", "--out", out,
+                                "--weights", models["lax"], "--quiet"], capsys)
+    assert code == 2
+    assert stderr.count("\n") == 1 and "broken.nii.gz" in stderr and "Traceback" not in stderr
+    assert "3 of 4 input(s) done, 1 failed" in stdout
+    assert sorted(p.name for p in out.iterdir()) == ["a", "b", "c", "summary.csv"]  # nothing for the bad one
+    assert sorted(p.name for p in (out / "b").iterdir()) == sorted(output_names("b").values())
+    header, rows = read_csv(out / "summary.csv")
+    assert tuple(header) == ("input", "output", "status", "seconds", "message")
+    assert [(Path(r["input"]).name, r["output"], r["status"]) for r in rows] == [
+        ("a.nii.gz", "a", "ok"), ("b.nii.gz", "b", "ok"), ("c.nii.gz", "c", "ok"),
+        ("broken.nii.gz", "broken", "error")]
+    assert "view lax, 4 landmark(s)" in rows[0]["message"] and "broken.nii.gz" in rows[3]["message"]
+    # The summary is an output like the others: not replaced without --overwrite, and refused before any work.
+    code, _, stderr = run(["cardiac", paths[0], paths[1], "--view", "lax", "--out", out, "--weights", models["lax"],
+                           "--quiet"], capsys)
+    assert code == 2 and "summary.csv: already exists" in stderr
+
+
+def test_shard_takes_every_nth_input_and_names_its_summary(tmp_path, models, capsys):
+    frames, _ = lax_cine(2)
+    paths = [write_image(tmp_path / f"p{i}.nii.gz", frames, OBLIQUE, kind="2d+t") for i in range(5)]
+    out = tmp_path / "out"
+    for i in (0, 1):
+        code, _, err = run(["cardiac", *paths, "--shard", f"{i}/2", "--view", "lax", "--out", out,
+                            "--weights", models["lax"], "--quiet"], capsys)
+        assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["p0", "p1", "p2", "p3", "p4", "summary-shard-0-of-2.csv",
+                                                     "summary-shard-1-of-2.csv"]
+    _, rows = read_csv(out / "summary-shard-1-of-2.csv")
+    assert [r["output"] for r in rows] == ["p1", "p3"]
+    for bad in ("2/2", "x/3", "1"):
+        with pytest.raises(SystemExit) as exited:  # argparse refuses it: one line, status 2
+            cli.main(["cardiac", *map(str, paths), "--shard", bad, "--out", str(out)])
+        err = capsys.readouterr().err
+        assert exited.value.code == 2 and "--shard" in err and err.count("\n") == 1
+
+
+def test_batch_same_stems_and_name_refused(tmp_path, models, capsys):
+    frames, _ = lax_cine(2)
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y").mkdir()
+    one = write_image(tmp_path / "x" / "cine.nii.gz", frames, OBLIQUE, kind="2d+t")
+    two = write_image(tmp_path / "y" / "cine.nii.gz", frames, OBLIQUE, kind="2d+t")
+    code, _, err = run(["cardiac", one, two, "--name", "n", "--out", tmp_path / "o", "--view", "lax",
+                        "--weights", models["lax"], "--quiet"], capsys)
+    assert code == 2 and "--name" in err
+    code, _, err = run(["cardiac", one, two, "--out", tmp_path / "o", "--view", "lax", "--weights", models["lax"],
+                        "--quiet"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["cine", "cine-2", "summary.csv"]

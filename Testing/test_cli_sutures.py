@@ -322,3 +322,22 @@ def test_signal_mid_run_leaves_nothing(tmp_path, detector, signum, code):
     assert proc.returncode == code, stderr
     assert stderr.strip().count("\n") == 0 and "Traceback" not in stderr
     assert list(out.iterdir()) == []  # the staging folder went, nothing was published
+
+
+def test_many_inputs_in_one_process(tmp_path, detector, capsys):
+    """Issue 16, item 1: frames, a folder and a bad file in one call; each its own subfolder, a summary, exit 2."""
+    single = write_frame(tmp_path / "single.png", [[10, 12]])
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for i in range(3):
+        write_frame(folder / f"{i:06d}.png", [[20, 12 + i]])
+    cv2.imwrite(os.fspath(tmp_path / "grey.png"), np.zeros((20, 30), np.uint8))
+    out = tmp_path / "out"
+    code, stdout, stderr = run(capsys, single, folder, tmp_path / "grey.png", "--out", out, "--weights", detector,
+                               "--quiet")
+    assert code == 2 and stderr.count("\n") == 1 and "grey.png: greyscale frame" in stderr
+    assert sorted(p.name for p in out.iterdir()) == ["clip", "single", "summary.csv"]
+    assert files_under(out / "clip")[:3] == ["clip_sutures.csv", "overlays/000000.png", "overlays/000001.png"]
+    rows = (out / "summary.csv").read_text().splitlines()
+    assert rows[0] == "input,output,status,seconds,message" and len(rows) == 4
+    assert ",clip,ok," in rows[2] and "3 frame(s), 3 suture point(s)" in rows[2] and ",grey,error," in rows[3]

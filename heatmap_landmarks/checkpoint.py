@@ -254,7 +254,7 @@ class ModelCard:
         view: ``"sax"``, ``"lax"`` or ``None`` (always ``None`` for sutures).
         architecture: registry key in :data:`heatmap_landmarks.models.ARCHITECTURES`.
         config: plain dict for the architecture's config dataclass.
-        landmark_names: names of the landmark types, e.g. ``["RVI-1", "RVI-2", "LV-centre"]``.
+        landmark_names: names of the landmark types, e.g. ``["RVI-1", "RVI-2", "LVC"]``.
         heatmap_mode: ``"single"`` (one channel holds every landmark) or
             ``"per_landmark"`` (one channel per name).
         sigma2: Gaussian variance of the training heatmaps, px^2 (network grid).

@@ -28,6 +28,7 @@ import numpy as np
 from heatmap_landmarks import mrml
 from heatmap_landmarks.errors import InputError
 from heatmap_landmarks.geometry import Geometry
+from heatmap_landmarks.sutures.names import suture_labels
 from heatmap_landmarks.testing import draw_spot_frame, make_spot_detector
 
 from .logic import SutureDetectionLogic
@@ -149,7 +150,7 @@ def check_video_sequence(scene, folder, *, inputs=VIDEO_INPUTS) -> None:
         for t in (2, 0, 1, 3, 1):
             browser.SetSelectedItemNumber(t)
             shown, labels, _ = mrml.fiducials_to_arrays(result.pointsNode)
-            assert labels == [f"S-{i + 1}" for i in range(len(CENTRES[t]))], f"frame {t}: labels {labels}"
+            assert labels == suture_labels(len(CENTRES[t])), f"frame {t}: labels {labels}"
             if CENTRES[t]:
                 np.testing.assert_allclose(by_x(OBLIQUE.ras_to_pixel(shown)[:, :2]), by_x(CENTRES[t]), atol=0.05)
             heat = mrml.array_from_volume_node(result.heatmapNode)[0]
@@ -375,7 +376,7 @@ def check_shipped_weights_phantom_frame(scene, folder=None, *, minF1: float = MI
     heatmap, _ = mrml.array_from_volume_node(result.heatmapNode)
     assert heatmap.shape == (1,) + frame.shape[:2], f"heatmap shape {heatmap.shape} != frame {frame.shape[:2]}"
     points, labels, _ = mrml.fiducials_to_arrays(result.pointsNode)
-    assert labels == [f"S-{i + 1}" for i in range(len(labels))], f"unexpected point labels {labels}"
+    assert labels == suture_labels(len(labels)), f"unexpected point labels {labels}"
     pixels = logic.currentPoints(result)[0][0]
     back = VIDEO_GEOMETRY.pixel_to_ras(np.column_stack([pixels, np.zeros(len(pixels))])) if len(pixels) else points
     assert np.allclose(back, points, atol=1e-6), "points are not at the RAS position of their pixels"

@@ -27,7 +27,7 @@ from scipy.optimize import linear_sum_assignment
 from ..errors import InputError
 from ..heatmaps import check_heatmap, check_points, decode_contours, decode_per_channel, strongest_first
 from ..heatmaps import encode_heatmap, encode_heatmaps_per_channel  # noqa: F401 (the doctests draw with them)
-from .names import lv_centre_channel, rv_insertion_channels
+from .names import lv_centre_channel, rv_insertion_channels, view_of_names
 
 __all__ = ["CardiacDecoder", "assign_identities", "decide_pair", "decode_tethered"]
 
@@ -352,7 +352,7 @@ def assign_identities(
     if k == 0:
         raise InputError(None, "names must not be empty")
     if rule == "auto":
-        rule = {3: "sax", 2: "lax"}.get(k, "")
+        rule = view_of_names(names) or ""
         if not rule and reference is None:
             raise InputError(None, f"rule='auto' needs 3 (SAX) or 2 (LAX) names, got {k}; pass reference")
     elif rule not in ("sax", "lax"):

@@ -10,8 +10,10 @@ import io as _stdio
 import math
 import os
 import sys
+import time
 from pathlib import Path
 
+from ..errors import InputError
 from ..inference import DEVICES
 
 EXIT_BAD_INPUT = 2
@@ -197,3 +199,132 @@ def print_summary(summary: dict, stream=None) -> None:
             print(f"  note: {note}", file=stream)
     for path in summary["files"].values():
         print(f"  wrote {path}", file=stream)
+
+
+# ---------------------------------------------------------------------------
+# many inputs in one process
+# ---------------------------------------------------------------------------
+SUMMARY_COLUMNS = ("input", "output", "status", "seconds", "message")
+
+
+def add_batch_arguments(parser: argparse.ArgumentParser, *, what: str) -> None:
+    """``INPUT [INPUT ...]`` (``@list.txt`` allowed) and ``--shard I/N``."""
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help=f"{what}; several are processed in one process (the model loads once), each into "
+                             f"its own subfolder of --out, with a summary.csv; @FILE reads paths from FILE, one "
+                             f"per line (relative to FILE's folder; '#' starts a comment)")
+    parser.add_argument("--shard", type=shard, default=None, metavar="I/N",
+                        help="process only inputs I, I+N, I+2N, ... (0 <= I < N) of the list: one job of a job "
+                             "array (e.g. SLURM's --array=0-{N-1} with --shard $SLURM_ARRAY_TASK_ID/N)")
+
+
+def shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` with ``0 <= I < N`` -> ``(I, N)``.
+
+    >>> shard("2/8")
+    (2, 8)
+    """
+    try:
+        i, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be I/N with whole numbers, e.g. 0/4, got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise argparse.ArgumentTypeError(f"needs 0 <= I < N, got {text!r}")
+    return i, n
+
+
+def expand_inputs(items) -> list[str]:
+    """The inputs named on the command line, with every ``@FILE`` replaced by the paths listed in it.
+
+    Paths in a list are relative to the list's folder; blank lines and ``#`` comments are skipped.
+    """
+    out: list[str] = []
+    for item in items:
+        if not item.startswith("@"):
+            out.append(item)
+            continue
+        listing = Path(item[1:])
+        try:
+            text = listing.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputError(listing, f"cannot read the list of inputs: {getattr(err, 'strerror', None) or err}") \
+                from None
+        for line in text.splitlines():
+            entry = line.split("#", 1)[0].strip()
+            if entry:
+                p = Path(entry)
+                out.append(os.fspath(p if p.is_absolute() else listing.parent / p))
+    if not out:
+        raise InputError(None, "no inputs given (the lists were empty)")
+    return out
+
+
+def take_shard(inputs: list, which: tuple[int, int] | None) -> list:
+    """Inputs ``I, I+N, ...`` of ``inputs`` for ``which = (I, N)``; all of them for None."""
+    if which is None:
+        return list(inputs)
+    i, n = which
+    return list(inputs)[i::n]
+
+
+def summary_name(which: tuple[int, int] | None) -> str:
+    """``summary.csv``, or ``summary-shard-I-of-N.csv`` so that the jobs of an array never write the same file."""
+    return "summary.csv" if which is None else f"summary-shard-{which[0]}-of-{which[1]}.csv"
+
+
+def batch_folders(inputs: list, stem_of) -> list[str]:
+    """One output subfolder name per input (its stem); two inputs with the same stem get ``-2``, ``-3``, ..."""
+    seen: dict = {}
+    out = []
+    for path in inputs:
+        stem = stem_of(path)
+        seen[stem] = seen.get(stem, 0) + 1
+        out.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    return out
+
+
+def run_batch(inputs: list, out, run_one, *, stem_of, which=None, overwrite: bool = False, quiet: bool = False,
+              command: str = "", stream=None) -> int:
+    """Run ``run_one(input, folder) -> message`` for every input, each into ``out/<stem>``; write a summary CSV.
+
+    A bad input (a one-line :class:`~heatmap_landmarks.errors.HeatmapLandmarksError`) is reported on
+    ``stream`` and in the summary, and the others still run. One progress bar counts the inputs.
+
+    Returns:
+        the exit status: 0 when every input succeeded, :data:`EXIT_BAD_INPUT` otherwise.
+    """
+    from ..errors import HeatmapLandmarksError, refuse_overwrite
+    from ..fileutil import atomic_text_file
+
+    stream = stream or sys.stderr
+    out = Path(out)
+    summary_path = out / summary_name(which)
+    refuse_overwrite(summary_path, overwrite)  # before any work
+    folders = batch_folders(inputs, stem_of)
+    bar = None
+    if not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(inputs), unit="input", desc=command or "inputs", file=sys.stderr)
+    rows, failed = [], 0
+    try:
+        for path, folder in zip(inputs, folders):
+            started = time.perf_counter()
+            try:
+                message, status = run_one(path, out / folder), "ok"
+            except HeatmapLandmarksError as err:
+                failed += 1
+                message, status = str(err), "error"
+                print(f"heatmap-landmarks {command}: error: {err}", file=stream)
+            rows.append({"input": path, "output": folder, "status": status,
+                         "seconds": time.perf_counter() - started, "message": message})
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_text_file(summary_path, overwrite=overwrite, newline="") as fh:
+        fh.write(csv_text(SUMMARY_COLUMNS, rows))
+    print(f"{len(inputs) - failed} of {len(inputs)} input(s) done, {failed} failed -> {summary_path}")
+    return EXIT_BAD_INPUT if failed else 0

@@ -46,7 +46,8 @@ from ..cardiac.pipeline import image_volumes
 from ..fileutil import staged_outputs
 from ..markups_json import format_confidence, write_markups_json
 from ..render import contact_sheet
-from ._common import ProgressBar, add_input_arguments, csv_text, input_stem, print_summary, read_input, write_text
+from ._common import (ProgressBar, add_input_arguments, csv_text, expand_inputs, input_stem, print_summary,
+                      read_input, run_batch, take_shard, write_text)
 
 LANDMARK_COLUMNS = ("time", "slice", "label", "x", "y", "r", "a", "s", "confidence")
 MEASUREMENT_COLUMNS = ("measurement", "time", "slice", "value", "unit")
@@ -54,7 +55,7 @@ MEASUREMENT_COLUMNS = ("measurement", "time", "slice", "value", "unit")
 
 def add_parser(subparsers) -> None:
     """Register ``cardiac`` (called by :func:`heatmap_landmarks.cli.build_parser`)."""
-    from ._common import add_common_arguments, plain_name
+    from ._common import add_batch_arguments, add_common_arguments, plain_name
 
     parser = subparsers.add_parser(
         "cardiac", help="cardiac MR landmarks (RV insertions, LV axis, mitral hinges) on a 2D/3D/2D+t image",
@@ -63,11 +64,11 @@ def add_parser(subparsers) -> None:
                     "Writes a CSV, a Slicer .mrk.json, the heatmap (.nrrd), measurements and a PNG contact sheet.",
         epilog="The shipped short-axis weights were trained on ACDC patients (research use only) plus synthetic "
                "images, the long-axis weights on synthetic phantoms only: not for clinical use.")
-    parser.add_argument("input", metavar="INPUT", help="NIfTI/NRRD/MHA file, DICOM file or folder, or PNG/JPEG")
+    add_batch_arguments(parser, what="NIfTI/NRRD/MHA file, DICOM file or series folder, or PNG/JPEG")
     parser.add_argument("--view", choices=VIEW_CHOICES, default="auto",
                         help="sax (short axis), lax (long axis) or auto (the more confident model; default)")
     parser.add_argument("--name", type=plain_name, default=None,
-                        help="output file name stem, no folders (default: the input's name)")
+                        help="output file name stem, no folders (default: the input's name; one input only)")
     add_input_arguments(parser)
     parser.add_argument("--rotations", type=int, choices=(1, 2, 4), default=None,
                         help="test-time quarter turns averaged per frame (default: the model card's, 4 for the "
@@ -238,12 +239,29 @@ def detect_file(input_path, out, *, view: str = "auto", weights=None, device: st
 
 
 def run_cardiac(args) -> int:
-    """Handler of ``heatmap-landmarks cardiac``."""
-    summary = detect_file(args.input, args.out, view=args.view, weights=args.weights, device=args.device,
-                          batch_size=8 if args.batch_size is None else args.batch_size, overwrite=args.overwrite,
-                          quiet=args.quiet, name=args.name, rotations=args.rotations, series_uid=args.series_uid,
-                          spacing_xy=args.spacing)
-    print_summary(summary)
-    return 0
+    """Handler of ``heatmap-landmarks cardiac``: one input into ``--out``, or many, each into its own subfolder."""
+    inputs = expand_inputs(args.inputs)
+    batch_size = 8 if args.batch_size is None else args.batch_size
+    options = dict(view=args.view, overwrite=args.overwrite, rotations=args.rotations, series_uid=args.series_uid,
+                   spacing_xy=args.spacing)
+    if len(inputs) == 1 and args.shard is None:
+        summary = detect_file(inputs[0], args.out, weights=args.weights, device=args.device, batch_size=batch_size,
+                              quiet=args.quiet, name=args.name, **options)
+        print_summary(summary)
+        return 0
+    if args.name is not None:
+        raise InputError(None, "--name names the outputs of one input; with several, each gets its input's name")
+    inputs = take_shard(inputs, args.shard)
+    if not inputs:
+        print(f"shard {args.shard[0]}/{args.shard[1]} holds no input")
+        return 0
+    predictors = load_predictors(args.view, args.weights, device=args.device, batch_size=batch_size,
+                                 rotations=args.rotations)  # once, for every input
 
+    def run_one(path, folder):
+        summary = detect_file(path, folder, quiet=True, predictors=predictors, **options)
+        return (f"{summary['image'].kind}, view {summary['view']}, {len(summary['landmarks'])} landmark(s)"
+                + "".join(f"; note: {n}" for n in summary["assumed"]))
 
+    return run_batch(inputs, args.out, run_one, stem_of=input_stem, which=args.shard, overwrite=args.overwrite,
+                     quiet=args.quiet, command="cardiac")

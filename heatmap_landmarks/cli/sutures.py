@@ -51,7 +51,7 @@ SUBMISSION_FILE = "submission.json"
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``sutures`` subcommand (called by :func:`heatmap_landmarks.cli.build_parser`)."""
-    from ._common import add_common_arguments
+    from ._common import add_batch_arguments, add_common_arguments
 
     parser = subparsers.add_parser(
         "sutures",
@@ -62,7 +62,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                f"{LONG_INPUT_OVERLAY_STEP}th frame; change with --overlay-every N (0 = none). The shipped demo "
                "weights were trained on synthetic frames only.",
     )
-    parser.add_argument("input", metavar="INPUT", help="frame (PNG/JPG), folder of frames, or video file (mp4/avi/...)")
+    add_batch_arguments(parser, what="frame (PNG/JPG), folder of frames, or video file (mp4/avi/...)")
     add_common_arguments(parser)
     parser.add_argument("--threshold", type=float, default=None,
                         help="heatmap threshold in [0, 1); default: Otsu's threshold per frame")
@@ -197,32 +197,54 @@ def detect_to_folder(source: FrameSource, predictor, out: Path, *, decoder: dict
 
 
 def run(args) -> int:
-    """Handler of ``heatmap-landmarks sutures``."""
+    """Handler of ``heatmap-landmarks sutures``: one input into ``--out``, or many, each into its own subfolder."""
     from ..catalog import default_weights_key
     from ..sutures import SuturePredictor
+    from ._common import expand_inputs, input_stem, run_batch, take_shard
 
-    source = open_frames(args.input, accept_short_video=args.accept_short_video)
-    source.probe()  # an unusable (first) frame fails here, before the model is loaded
+    inputs = expand_inputs(args.inputs)
     decoder = _decoder_overrides(args)
-    overlay_step(len(source), args.overlay_every)
-    check_out(args.out, source, args.overwrite)  # before the model (and torch) is loaded
     weights = args.weights or default_weights_key("sutures")
     batch_size = args.batch_size or (1 if args.device == "cpu" else 16)
-    predictor = SuturePredictor(weights, device=args.device, batch_size=batch_size)
-    progress = None
-    if not args.quiet:
-        from tqdm import tqdm
+    options = dict(decoder=decoder, overwrite=args.overwrite, overlay_every=args.overlay_every,
+                   folder_name=args.folder_name, subfolder_name=args.subfolder_name)
 
-        progress = tqdm(total=len(source), unit="frame", desc=f"sutures {source.name}", file=sys.stderr)
-    try:
-        summary = detect_to_folder(source, predictor, args.out, decoder=decoder, overwrite=args.overwrite,
-                                   overlay_every=args.overlay_every, folder_name=args.folder_name,
-                                   subfolder_name=args.subfolder_name, progress=progress)
-    finally:
-        if progress is not None:
-            progress.close()
-    print(f"{summary['frames']} frame(s), {summary['points']} suture point(s) -> {summary['csv']}, "
-          f"{summary['submission']}, {summary['labels']}/ ({summary['overlays']} overlay(s))")
-    if getattr(source, "short_note", None):
-        print(f"note: {source.short_note}", file=sys.stderr)
-    return 0
+    def opened(path, out):
+        source = open_frames(path, accept_short_video=args.accept_short_video)
+        source.probe()  # an unusable (first) frame fails here, before the model is loaded
+        overlay_step(len(source), args.overlay_every)
+        check_out(out, source, args.overwrite)  # before the model (and torch) is loaded
+        return source
+
+    if len(inputs) == 1 and args.shard is None:
+        source = opened(inputs[0], args.out)
+        predictor = SuturePredictor(weights, device=args.device, batch_size=batch_size)
+        progress = None
+        if not args.quiet:
+            from tqdm import tqdm
+
+            progress = tqdm(total=len(source), unit="frame", desc=f"sutures {source.name}", file=sys.stderr)
+        try:
+            summary = detect_to_folder(source, predictor, args.out, progress=progress, **options)
+        finally:
+            if progress is not None:
+                progress.close()
+        print(f"{summary['frames']} frame(s), {summary['points']} suture point(s) -> {summary['csv']}, "
+              f"{summary['submission']}, {summary['labels']}/ ({summary['overlays']} overlay(s))")
+        if getattr(source, "short_note", None):
+            print(f"note: {source.short_note}", file=sys.stderr)
+        return 0
+    inputs = take_shard(inputs, args.shard)
+    if not inputs:
+        print(f"shard {args.shard[0]}/{args.shard[1]} holds no input")
+        return 0
+    predictor = SuturePredictor(weights, device=args.device, batch_size=batch_size)  # once, for every input
+
+    def run_one(path, folder):
+        source = opened(path, folder)
+        summary = detect_to_folder(source, predictor, folder, **options)
+        note = f"; note: {source.short_note}" if getattr(source, "short_note", None) else ""
+        return f"{summary['frames']} frame(s), {summary['points']} suture point(s){note}"
+
+    return run_batch(inputs, args.out, run_one, stem_of=input_stem, which=args.shard, overwrite=args.overwrite,
+                     quiet=args.quiet, command="sutures")

@@ -636,7 +636,7 @@ def _sax_render(rng, subj, pose, look, level, phase):
 
 def make_sax_slice(seed_or_rng, *, level=None, phase=0.0, randomisation="train", size=None,
                    spacing_mm=None) -> CardiacSample:
-    """One synthetic bSSFP short-axis slice with RVI-1, RVI-2 and LV-centre ground truth.
+    """One synthetic bSSFP short-axis slice with RVI-1, RVI-2 and LV centre (BCA, ACA or LVC) ground truth.
 
     Args:
         seed_or_rng: int seed or ``np.random.Generator``; same seed -> same sample.
