@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -220,3 +221,19 @@ def test_closed_stdout_ends_quietly(tmp_path):
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr and "Exception ignored" not in stderr, stderr
     assert proc.returncode == EXIT_BROKEN_PIPE, (proc.returncode, stderr)
     assert (tmp_path / "o" / "seg_landmarks.csv").is_file()  # the work itself was done and published
+
+
+def test_timings_breakdown_on_stderr(tmp_path, capsys):
+    """Issue 16, item 4: --timings prints one line on stderr with each phase, the rest and the total."""
+    card = save_identity_checkpoint(tmp_path / "m", "lax")
+    frames = np.stack([blob_frame((64, 64), list(blob_points("lax", (0.0, t)).values())) for t in range(3)])
+    path = write_image(tmp_path / "c.nii.gz", frames, Geometry(), kind="2d+t")
+    code = cli.main(["cardiac", str(path), "--view", "lax", "--out", str(tmp_path / "o"), "--weights", str(card),
+                     "--quiet", "--timings"])
+    err = capsys.readouterr().err
+    assert code == 0
+    [line] = [l for l in err.splitlines() if l.startswith("timings: ")]
+    for phase in ("model load", "read", "preprocess", "forward", "decode", "write", "other", "total"):
+        assert f" {phase} " in line, line
+    numbers = {k.strip(): float(v) for k, v in re.findall(r"([a-z -]+?) ([0-9.]+) s", line[9:])}
+    assert numbers["total"] >= numbers["forward"] > 0

@@ -18,6 +18,7 @@ import numpy as np
 
 from .catalog import resolve_weights
 from .errors import InputError
+from .timing import phase
 
 __all__ = ["Cancelled", "DEVICES", "Predictor", "PredictorCache", "average_quarter_turns", "select_device"]
 
@@ -100,22 +101,25 @@ class Predictor:
 
     def __init__(self, weights: str | os.PathLike = "cardiac_sax", *, device: str = "cpu", batch_size: int = 8,
                  fast: bool = True, rotations: int | None = None):
-        import torch
+        with phase("imports"):
+            import torch
 
-        from .checkpoint import load_checkpoint
-        from .models.common import prepare_for_inference
+            from .checkpoint import load_checkpoint
+            from .models.common import prepare_for_inference
 
         if batch_size < 1:
             raise InputError(None, f"batch size must be >= 1, got {batch_size}")
         self.device = select_device(device)
         self.weights_path = resolve_weights(weights)
-        self.model, self.card = load_checkpoint(self.weights_path, device=str(self.device))
+        with phase("model load"):
+            self.model, self.card = load_checkpoint(self.weights_path, device=str(self.device))
         if self.task_name is not None and self.card.task != self.task_name:
             raise InputError(self.weights_path, f"is a '{self.card.task}' model, not a {self.task_label or self.task_name} model")
         self.model.eval()
         # Batch norm folded into the convs and NHWC layout: ~2x faster on CPU
         # (oneDNN); outputs agree with the plain model to float32 rounding.
-        self._net = prepare_for_inference(self.model) if fast else self.model
+        with phase("model load"):
+            self._net = prepare_for_inference(self.model) if fast else self.model
         self._channels_last = fast
         self.batch_size = int(batch_size)
         self._torch = torch
@@ -140,7 +144,7 @@ class Predictor:
     def forward(self, batch: np.ndarray) -> np.ndarray:
         """``(B, C_in, h, w)`` float32 -> ``(B, C_out, h, w)`` float32 heatmaps in [0, 1]."""
         torch = self._torch
-        with torch.inference_mode():
+        with phase("forward"), torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
             if self._channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)

@@ -21,6 +21,7 @@ from ..errors import InputError
 from ..geometry import Geometry
 from ..inference import CancelCheck, Cancelled, Predictor, PredictorCache, ProgressCallback
 from ..pixels import greyscale_volume
+from ..timing import phase
 from .names import check_view, view_of_names
 
 __all__ = ["CardiacPrediction", "CardiacPredictor", "VolumeAt", "choose_view", "load_predictors"]
@@ -84,16 +85,18 @@ class CardiacPredictor(Predictor):
             :class:`CardiacPrediction` in original pixels. Points are decoded
             once on the network grid and mapped back once.
         """
-        from ..preprocess import prepare_cardiac
+        with phase("imports"):
+            from ..preprocess import prepare_cardiac
 
         frames = np.asarray(frames)
         if frames.ndim == 2:
             frames = frames[None]
         card = self.card
         norm = card.normalisation or {}
-        net, transform = prepare_cardiac(
-            frames, spacing_xy, target_spacing_mm=card.input_spacing_mm, size=tuple(card.input_size),
-            percentiles=(norm.get("low", 1.0), norm.get("high", 99.0)), source=source)
+        with phase("preprocess"):
+            net, transform = prepare_cardiac(
+                frames, spacing_xy, target_spacing_mm=card.input_spacing_mm, size=tuple(card.input_size),
+                percentiles=(norm.get("low", 1.0), norm.get("high", 99.0)), source=source)
         n, names = net.shape[0], self.names
         single = self.decoder.heatmap_mode == "single"
         grid_points = np.full((n, len(names), 2), np.nan, np.float32)
@@ -105,12 +108,13 @@ class CardiacPredictor(Predictor):
                 raise Cancelled(f"cancelled after {start} of {n} frames")
             stop = min(n, start + self.batch_size)
             out = self.forward_averaged(net[start:stop, None])
-            for b, hm in enumerate(out):
-                grid_points[start + b], conf[start + b] = self.decoder.decode(hm)
-                if single:
-                    blobs[start + b] = self.decoder.blobs(hm)
-                if heatmaps is not None:
-                    heatmaps[start + b] = transform.heatmap_to_original(hm.max(axis=0))
+            with phase("decode"):
+                for b, hm in enumerate(out):
+                    grid_points[start + b], conf[start + b] = self.decoder.decode(hm)
+                    if single:
+                        blobs[start + b] = self.decoder.blobs(hm)
+                    if heatmaps is not None:
+                        heatmaps[start + b] = transform.heatmap_to_original(hm.max(axis=0))
             if progress is not None:
                 progress(stop, n)
         named = self.decoder.name_by_reference(grid_points, conf, blobs) if single else 0

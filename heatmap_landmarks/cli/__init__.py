@@ -24,9 +24,11 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from .. import __version__
 from ..errors import HeatmapLandmarksError
+from ..timing import PHASES, process_seconds, recording
 from ._common import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_CANCELLED, EXIT_TERMINATED, OneLineParser
 
 
@@ -46,6 +48,32 @@ def build_parser() -> argparse.ArgumentParser:
     segmentation.add_parser(sub)
     demo.add_parser(sub)
     return parser
+
+
+def _timed(args) -> int:
+    """Run the handler recording its phases; print the breakdown on stderr (also when it fails)."""
+    started = time.perf_counter()
+    with recording() as seconds:
+        try:
+            return int(args.handler(args) or 0)
+        finally:
+            print(format_timings(seconds, time.perf_counter() - started, process_seconds()), file=sys.stderr)
+
+
+def format_timings(seconds, command_s: float, process_s: float | None) -> str:
+    """One line: start-up before the command, then each phase, the rest, and the total.
+
+    >>> format_timings({"forward": 1.0, "read": 0.25}, 2.0, 3.5)
+    'timings: start-up 1.50 s, read 0.25 s, forward 1.00 s, other 0.75 s, total 3.50 s'
+    """
+    parts = []
+    if process_s is not None and process_s >= command_s:
+        parts.append(f"start-up {process_s - command_s:.2f} s")
+    known = [p for p in PHASES if seconds.get(p)] + sorted(p for p in seconds if p not in PHASES and seconds[p])
+    parts += [f"{p} {seconds[p]:.2f} s" for p in known]
+    parts.append(f"other {max(command_s - sum(seconds[p] for p in known), 0.0):.2f} s")
+    parts.append(f"total {process_s if process_s is not None and process_s >= command_s else command_s:.2f} s")
+    return "timings: " + ", ".join(parts)
 
 
 class Terminated(Exception):
@@ -82,7 +110,10 @@ def _run(argv) -> int:
     if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        code = int(args.handler(args) or 0)
+        if getattr(args, "timings", False):
+            code = _timed(args)
+        else:
+            code = int(args.handler(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, inside the BrokenPipeError handler of main()
         return code
     except HeatmapLandmarksError as err:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..inference import DEVICES
+from ..timing import phase
 
 EXIT_BAD_INPUT = 2
 EXIT_CANCELLED = 130
@@ -101,6 +102,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, default_out: str | 
                              "where small batches are fastest, and 16 on CUDA)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--timings", action="store_true",
+                        help="print on stderr where the time went: start-up, imports, model load, reading, "
+                             "preprocessing, forward passes, decoding, writing")
 
 
 def add_input_arguments(parser, *, what: str = "INPUT") -> None:
@@ -119,9 +123,10 @@ def read_input(path, *, series_uid: str | None = None, spacing_xy=None, stream=N
     Returns:
         the :class:`~heatmap_landmarks.io.Image`; its ``assumed`` lines are also the caller's notes.
     """
-    from ..io import read_image
-
-    image = read_image(path, rgb="grey", series_uid=series_uid, spacing_xy=spacing_xy)
+    with phase("imports"):
+        from ..io import read_image
+    with phase("read"):
+        image = read_image(path, rgb="grey", series_uid=series_uid, spacing_xy=spacing_xy)
     for note in image.assumed:
         print(f"note: {note}", file=stream or sys.stderr)
     return image

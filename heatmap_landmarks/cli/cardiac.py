@@ -46,6 +46,7 @@ from ..cardiac.pipeline import image_volumes
 from ..fileutil import staged_outputs
 from ..markups_json import format_confidence, write_markups_json
 from ..render import contact_sheet
+from ..timing import phase
 from ._common import (ProgressBar, add_input_arguments, csv_text, expand_inputs, input_stem, print_summary,
                       read_input, run_batch, take_shard, write_text)
 
@@ -229,7 +230,7 @@ def detect_file(input_path, out, *, view: str = "auto", weights=None, device: st
     rows = landmark_rows(detections, image.kind)
     measurements = measurement_rows(detections, image.kind)
 
-    with staged_outputs(out, names, overwrite=overwrite) as (staging, files):
+    with phase("write"), staged_outputs(out, names, overwrite=overwrite) as (staging, files):
         write_landmark_files(staging, names, rows, measurements, image.kind)
         write_image(staging / names["heatmap"], heatmap, image.geometry, kind=image.kind, overwrite=True)
         write_contact_sheet(staging / names["overlay"], array, heatmap, rows, image.kind)

@@ -37,6 +37,7 @@ from ..errors import InputError, OutputExistsError
 from ..fileutil import staged_outputs
 from ..io import check_path_name
 from ..render import render_overlay
+from ..timing import phase
 from ..sutures.decode import user_settings
 from ..sutures.pipeline import detect_sutures
 from ..video import FrameSource, open_frames
@@ -179,15 +180,16 @@ def detect_to_folder(source: FrameSource, predictor, out: Path, *, decoder: dict
                 name, shape = frame.name, frame.rgb.shape[:2]
                 rgb = frame.rgb if step and frame.index % step == 0 else None
                 stem = check_path_name(os.path.splitext(name)[0]).name
-                write_point_labels(staging / LABEL_DIR / f"{stem}.json", pred.points, shape)
-                submission.add(SubmissionEntry(op, video, name, pred.points))
-                table.add(name, pred.points, labels, pred.confidence)
-                if rgb is not None:
-                    overlay = render_overlay(rgb, pred.heatmap, pred.points, labels)
-                    if not cv2.imwrite(os.fspath(staging / OVERLAY_DIR / f"{stem}.png"),
-                                       cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR)):
-                        raise InputError(out / OVERLAY_DIR, f"could not write the overlay of {name}")
-                    n_overlays += 1
+                with phase("write"):
+                    write_point_labels(staging / LABEL_DIR / f"{stem}.json", pred.points, shape)
+                    submission.add(SubmissionEntry(op, video, name, pred.points))
+                    table.add(name, pred.points, labels, pred.confidence)
+                    if rgb is not None:
+                        overlay = render_overlay(rgb, pred.heatmap, pred.points, labels)
+                        if not cv2.imwrite(os.fspath(staging / OVERLAY_DIR / f"{stem}.png"),
+                                           cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR)):
+                            raise InputError(out / OVERLAY_DIR, f"could not write the overlay of {name}")
+                        n_overlays += 1
                 n_frames += 1
                 n_points += len(pred.points)
                 if progress is not None:

@@ -13,6 +13,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
+from ..timing import phase
 from .names import suture_labels
 from .predict import SuturePrediction
 
@@ -37,8 +38,14 @@ def detect_sutures(items: Iterable[T], predictor, *, rgb_of: Callable[[T], np.nd
     pending: collections.deque = collections.deque()  # handed to the predictor, waiting for their result
 
     def pixels():
-        for item in items:
-            rgb = rgb_of(item)
+        source = iter(items)
+        while True:
+            with phase("read"):  # decoding the frame and converting its pixels
+                try:
+                    item = next(source)
+                except StopIteration:
+                    return
+                rgb = rgb_of(item)
             pending.append(item)
             yield rgb
 

@@ -14,6 +14,7 @@ from typing import Iterable, Iterator, Mapping, Optional
 import numpy as np
 
 from ..inference import CancelCheck, Cancelled, Predictor, ProgressCallback
+from ..timing import phase
 
 __all__ = ["SuturePrediction", "SuturePredictor"]
 
@@ -52,7 +53,8 @@ class SuturePredictor(Predictor):
 
         ``decoder`` overrides this predictor's decoding settings for this call.
         """
-        from ..preprocess import prepare_suture_frame
+        with phase("imports"):
+            from ..preprocess import prepare_suture_frame
 
         decode = self.decoder.with_settings(**dict(decoder)).decode if decoder else self.decoder.decode
         norm = self.card.normalisation or {}
@@ -66,7 +68,8 @@ class SuturePredictor(Predictor):
             for hm, tr in zip(out, transforms):
                 h, w = tr.original_shape[:2]
                 full = np.ascontiguousarray(hm[0, :h, :w])  # padding is bottom/right only
-                pts, c = decode(full)
+                with phase("decode"):
+                    pts, c = decode(full)
                 yield SuturePrediction(points=pts, confidence=c, heatmap=full if return_heatmaps else None)
             done += len(batch)
             batch.clear()
@@ -80,7 +83,8 @@ class SuturePredictor(Predictor):
             kwargs = {"source": source}
             if mean is not None:
                 kwargs.update(mean=tuple(mean), std=tuple(std))
-            x, tr = prepare_suture_frame(frame, **kwargs)
+            with phase("preprocess"):
+                x, tr = prepare_suture_frame(frame, **kwargs)
             if batch and x.shape != batch[0].shape:  # frame size changed mid-stream
                 yield from flush()
             batch.append(x)
