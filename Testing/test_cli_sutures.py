@@ -180,8 +180,9 @@ def folder_with_bad_second_frame(d):
     (folder_with_bad_second_frame, ["--batch-size", "1"], "000001.png: greyscale frame"),
     (lambda d: write_frame(d / "ok.png", [[9, 9]]), ["--threshold", "2"], "--threshold must be in"),
     (lambda d: write_frame(d / "ok.png", [[9, 9]]), ["--weights", "/nowhere/model.json"], "weights file not found"),
+    (lambda d: write_frame(d / "ok.png", [[9, 9]]), ["--opening", "100000"], "--opening must be .* from 0 to 255"),
 ], ids=["grey", "rgba-transparent", "empty-folder", "unreadable-video", "missing", "bad-frame-mid-run",
-        "threshold", "weights"])
+        "threshold", "weights", "opening-huge"])
 def test_bad_input_one_line_nonzero_exit_nothing_written(tmp_path, detector, capsys, make, extra, message):
     source = make(tmp_path)
     out = tmp_path / "out"

@@ -174,6 +174,10 @@ class CardiacLandmarkGANLogic(logic_base_class()):
             source = self._resolveInput(node)
         except InputError as err:
             return str(err)
+        first = node if source.sequenceNode is None else source.sequenceNode.GetNthDataNode(0)
+        problem = mrml.voxels_missing(first) if first is not None and first.IsA("vtkMRMLVolumeNode") else None
+        if problem:
+            return problem
         if source.sequenceNode is None:
             dims = node.GetImageData().GetDimensions()
             what = "one slice" if dims[2] == 1 else f"a stack of {dims[2]} slices"

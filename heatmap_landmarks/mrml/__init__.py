@@ -61,6 +61,7 @@ from .volumes import (
     load_volume_node,
     save_volume_node,
     volume_node_from_array,
+    voxels_missing,
 )
 
 __all__ = [
@@ -71,6 +72,6 @@ __all__ = [
     "format_confidence", "frames_from_sequence", "hide_heatmap_overlay", "in_slicer_app", "inferno_color_node",
     "inferno_rgba", "layout_with_table", "load_markups_json", "load_sequence", "load_volume_node", "new_headless_scene",
     "parse_confidence", "save_markups_json", "save_sequence", "save_volume_node", "sequence_from_frames",
-    "sequence_index_values", "set_fiducial_color", "set_overlay_opacity", "show_heatmap_overlay", "show_table",
+    "sequence_index_values", "voxels_missing", "set_fiducial_color", "set_overlay_opacity", "show_heatmap_overlay", "show_table",
     "table_from_rows", "unique_name", "update_fiducials", "volume_node_from_array",
 ]

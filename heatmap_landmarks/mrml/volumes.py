@@ -144,6 +144,20 @@ def volume_ijk_to_ras(node, *, world: bool = True) -> np.ndarray:
     return ijk_to_ras
 
 
+def voxels_missing(node) -> str | None:
+    """Why the volume ``node`` holds nothing to process (no image data, no scalars, a zero size), or None.
+
+    The one test both the Logics' input description and :func:`array_from_volume_node` use.
+    """
+    image = node.GetImageData()
+    if image is None or image.GetPointData() is None or image.GetPointData().GetScalars() is None:
+        return f"volume '{node.GetName()}' has no voxels"
+    dims = image.GetDimensions()
+    if min(dims) < 1 or image.GetNumberOfPoints() == 0:
+        return f"volume '{node.GetName()}' has no voxels (size {dims[0]} x {dims[1]} x {dims[2]})"
+    return None
+
+
 def array_from_volume_node(node, *, world: bool = True) -> tuple[np.ndarray, Geometry]:
     """Copy of a volume node's voxels and its geometry.
 
@@ -160,9 +174,10 @@ def array_from_volume_node(node, *, world: bool = True) -> tuple[np.ndarray, Geo
     """
     if node is None or not node.IsA("vtkMRMLVolumeNode"):
         raise InputError(None, f"expected a volume node, got {None if node is None else node.GetClassName()}")
+    problem = voxels_missing(node)
+    if problem:
+        raise InputError(None, problem)
     image = node.GetImageData()
-    if image is None or image.GetPointData().GetScalars() is None:
-        raise InputError(None, f"volume '{node.GetName()}' has no voxels")
     array = np.array(slicer.util.arrayFromVolume(node), copy=True)
     return array, Geometry.from_ijk_to_ras(volume_ijk_to_ras(node, world=world))
 

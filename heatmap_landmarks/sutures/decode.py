@@ -21,6 +21,10 @@ __all__ = ["SutureDecoder", "blob_centroids", "cut_large_blobs", "decode_sutures
            "otsu_threshold", "user_settings"]
 
 
+#: Largest opening kernel, px (a model card allows the same): far above any suture blob; a huge kernel only burns time.
+MAX_OPENING_PX = 255
+
+
 @dataclasses.dataclass(frozen=True)
 class SutureDecoder:
     """A suture model's decoding settings (see :func:`decode_sutures` for each).
@@ -320,7 +324,7 @@ def user_settings(threshold=None, opening_kernel=None, cut=None, *, threshold_na
     >>> user_settings(opening_kernel=-1, opening_name="--opening")
     Traceback (most recent call last):
     ...
-    heatmap_landmarks.errors.InputError: --opening must be a whole number of pixels >= 0, got -1
+    heatmap_landmarks.errors.InputError: --opening must be a whole number of pixels from 0 to 255, got -1
     """
     out = {}
     if threshold is not None:
@@ -330,8 +334,10 @@ def user_settings(threshold=None, opening_kernel=None, cut=None, *, threshold_na
             raise InputError(None, f"{threshold_name} must be in [0, 1), got {threshold!r}")
         out["threshold"] = t
     if opening_kernel is not None:
-        if isinstance(opening_kernel, bool) or not isinstance(opening_kernel, (int, np.integer)) or opening_kernel < 0:
-            raise InputError(None, f"{opening_name} must be a whole number of pixels >= 0, got {opening_kernel!r}")
+        if (isinstance(opening_kernel, bool) or not isinstance(opening_kernel, (int, np.integer))
+                or not 0 <= opening_kernel <= MAX_OPENING_PX):
+            raise InputError(None, f"{opening_name} must be a whole number of pixels from 0 to {MAX_OPENING_PX}, "
+                                   f"got {opening_kernel!r}")
         out["opening_kernel"] = int(opening_kernel)
     if cut is not None:
         out["cut"] = bool(cut)

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the module folde
 from CardiacLandmarkGANLib import selftest  # noqa: E402
 from CardiacLandmarkGANLib.logic import CardiacLandmarkGANLogic  # noqa: E402
 from heatmap_landmarks import mrml  # noqa: E402
+from heatmap_landmarks.errors import InputError  # noqa: E402
 from heatmap_landmarks.testing import blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
 
 
@@ -115,3 +116,24 @@ def test_sequence_without_browser_gets_one(tmp_path, scene, models):
     assert result.markupsSequenceNode.GetNumberOfDataNodes() == sequence.GetNumberOfDataNodes()
     info = CardiacLandmarkGANLogic().describeInput(sequence)
     assert info.startswith("Cine 'lax'") and "20 frames" in info
+
+
+@pytest.mark.parametrize("dims, allocate", [((0, 0, 0), True), ((4, 4, 1), False)], ids=["zero-size", "no-scalars"])
+def test_volumes_without_voxels_are_one_line_and_described_alike(scene, models, dims, allocate):
+    """Issue 15, item 16: 0x0x0 image data and image data without scalars: the same one line from detect and
+    describeInput, and no node is added."""
+    import vtk
+
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "empty")
+    image = vtk.vtkImageData()
+    image.SetDimensions(*dims)
+    if allocate:
+        image.AllocateScalars(vtk.VTK_FLOAT, 1)
+    node.SetAndObserveImageData(image)
+    before = scene.GetNumberOfNodes()
+    logic = CardiacLandmarkGANLogic()
+    with pytest.raises(InputError) as err:
+        logic.detect(node, view="sax", weights=str(models / "identity_sax.json"))
+    assert "has no voxels" in str(err.value) and "\n" not in str(err.value)
+    assert logic.describeInput(node) == err.value.problem
+    assert scene.GetNumberOfNodes() == before
