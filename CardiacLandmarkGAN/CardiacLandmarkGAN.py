@@ -10,7 +10,6 @@ import logging
 import os
 import pathlib
 import sys
-import tempfile
 from typing import Annotated
 
 import slicer
@@ -42,6 +41,7 @@ def _addRepositoryRootToPath() -> None:
 _addRepositoryRootToPath()
 
 from heatmap_landmarks.mrml.overlays import first_input_volume  # noqa: E402
+from heatmap_landmarks.slicer_module.selftest import SelfTestCase  # noqa: E402
 from heatmap_landmarks.slicer_module.widget import HeatmapModuleWidgetMixin, path_or_none  # noqa: E402
 
 # Re-exported so that scripts can use ``CardiacLandmarkGAN.CardiacLandmarkGANLogic()``.
@@ -256,45 +256,15 @@ class CardiacLandmarkGANWidget(HeatmapModuleWidgetMixin, ScriptedLoadableModuleW
 #
 # Self-test: the same checks run under pytest on slicer-core (CardiacLandmarkGAN/Testing/Python)
 #
-class CardiacLandmarkGANTest(ScriptedLoadableModuleTest):
-    @classmethod
-    def setUpClass(cls):
-        # ctest (slicer_add_python_unittest) runs the test_* methods through unittest, never runTest:
-        # install the missing packages here without asking, or skip every case saying what is missing.
-        from heatmap_landmarks.slicer_module.dependencies import ensure_test_dependencies
-
-        ensure_test_dependencies(_("the Cardiac Landmark GAN self-test"))
-
-    def setUp(self):
-        slicer.mrmlScene.Clear()
-
-    def _folder(self) -> str:
-        if not hasattr(self, "_tmp"):
-            self._tmp = tempfile.mkdtemp(prefix="CardiacLandmarkGANTest-", dir=slicer.app.temporaryPath)
-        return self._tmp
-
-    def _run(self, name: str) -> None:
-        from CardiacLandmarkGANLib import selftest
-
-        self.setUp()
-        self.delayDisplay(f"Running {name}")
-        getattr(selftest, name)(slicer.mrmlScene, self._folder())
+class CardiacLandmarkGANTest(SelfTestCase, ScriptedLoadableModuleTest):
+    checksModule = "CardiacLandmarkGANLib.selftest"
+    purpose = _("the Cardiac Landmark GAN self-test")
 
     def runTest(self):
-        from heatmap_landmarks.slicer_module.dependencies import ensure_dependencies
-
-        ensure_dependencies(ask=not slicer.app.testingEnabled(), purpose=_("the Cardiac Landmark GAN self-test"))
-        self.test_CardiacLandmarkGAN_singleSlice()
-        self.test_CardiacLandmarkGAN_stackNaming()
-        self.test_CardiacLandmarkGAN_cine()
-        self.test_CardiacLandmarkGAN_3dCine()
-        self.test_CardiacLandmarkGAN_rerunKeepsEdits()
-        self.test_CardiacLandmarkGAN_greyRgbAndLargeImage()
-        self.test_CardiacLandmarkGAN_badInputs()
-        self.test_CardiacLandmarkGAN_cancel()
-        self.test_CardiacLandmarkGAN_interruptions()
-        self.test_CardiacLandmarkGAN_autoView()
-        self.test_CardiacLandmarkGAN_shippedWeightsAccuracy()
+        self.runChecks(["check_single_slice", "check_stack_naming", "check_cine", "check_3d_cine",
+                        "check_rerun_keeps_edits", "check_grey_rgb_and_large_image", "check_bad_inputs",
+                        "check_cancel_rolls_back", "check_interruptions_roll_back", "check_auto_view",
+                        "check_shipped_weights_accuracy"])
         self.test_CardiacLandmarkGAN_sampleData()
         self.delayDisplay(_("Test passed"))
 

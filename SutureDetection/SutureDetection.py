@@ -8,7 +8,6 @@ formats) live in the ``heatmap_landmarks`` package.
 import logging
 import os
 import sys
-import tempfile
 from typing import Annotated, Optional, Union
 
 import qt
@@ -42,6 +41,7 @@ def _addRepositoryRootToPath() -> None:
 _addRepositoryRootToPath()
 
 from heatmap_landmarks.mrml.overlays import first_input_volume  # noqa: E402
+from heatmap_landmarks.slicer_module.selftest import SelfTestCase  # noqa: E402
 from heatmap_landmarks.slicer_module.widget import HeatmapModuleWidgetMixin, path_or_none  # noqa: E402
 from SutureDetectionLib.logic import SutureDetectionLogic  # noqa: E402
 from SutureDetectionLib.panel import enabledFields  # noqa: E402
@@ -298,37 +298,14 @@ class SutureDetectionWidget(HeatmapModuleWidgetMixin, ScriptedLoadableModuleWidg
 #
 # Self-test (the same checks run under pytest on slicer-core)
 #
-class SutureDetectionTest(ScriptedLoadableModuleTest):
-    @classmethod
-    def setUpClass(cls):
-        # ctest (slicer_add_python_unittest) runs the test_* methods through unittest, never runTest:
-        # install the missing packages here without asking, or skip every case saying what is missing.
-        from heatmap_landmarks.slicer_module.dependencies import ensure_test_dependencies
-
-        ensure_test_dependencies(_("the suture detection self-test"))
-
-    def setUp(self):
-        slicer.mrmlScene.Clear()
-
-    def _folder(self) -> str:
-        if not hasattr(self, "_tmp"):
-            self._tmp = tempfile.mkdtemp(prefix="SutureDetectionTest-", dir=slicer.app.temporaryPath)
-        return self._tmp
-
-    def _run(self, name: str) -> None:
-        from SutureDetectionLib import selftest
-
-        self.setUp()
-        self.delayDisplay(f"Running {name}")
-        getattr(selftest, name)(slicer.mrmlScene, self._folder())
+class SutureDetectionTest(SelfTestCase, ScriptedLoadableModuleTest):
+    checksModule = "SutureDetectionLib.selftest"
+    purpose = _("the suture detection self-test")
 
     def runTest(self):
-        from heatmap_landmarks.slicer_module.dependencies import ensure_dependencies
         from SutureDetectionLib import selftest
 
-        ensure_dependencies(ask=not slicer.app.testingEnabled(), purpose=_("the suture detection self-test"))
-        for check in selftest.ALL_CHECKS:
-            self._run(check.__name__)
+        self.runChecks([check.__name__ for check in selftest.ALL_CHECKS])
         self.delayDisplay(_("Test passed"))
 
     def test_SutureDetection_singleFrame(self):
