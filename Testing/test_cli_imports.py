@@ -90,10 +90,12 @@ def _bad_inputs(tmp):
     good = sax_labels(tmp / "seg.nii.gz")
     (tmp / "notes.txt").write_text("x")
     (tmp / "file").write_text("x")
+    (tmp / "broken.json").write_text("{not json")
     return {
         "missing input": (["cardiac", tmp / "none.nii.gz", "--out", tmp / "o"], "does not exist"),
         "unknown type": (["cardiac", tmp / "notes.txt", "--out", tmp / "o"], "unsupported file type"),
         "missing weights": (["cardiac", good, "--out", tmp / "o", "--weights", tmp / "none.json"], "not found"),
+        "invalid card": (["cardiac", good, "--out", tmp / "o", "--weights", tmp / "broken.json"], "not valid JSON"),
         "batch size -4": (["cardiac", good, "--out", tmp / "o", "--batch-size", "-4"], "--batch-size"),
         "batch size 0": (["cardiac", good, "--out", tmp / "o", "--batch-size", "0"], "--batch-size"),
         "out is a file": (["cardiac", good, "--out", tmp / "file"], "must be a folder"),
@@ -116,7 +118,7 @@ def _png(tmp: Path) -> Path:
 
 
 BAD_CASES = [
-    "missing input", "unknown type", "missing weights", "batch size -4", "batch size 0", "out is a file",
+    "missing input", "unknown type", "missing weights", "invalid card", "batch size -4", "batch size 0", "out is a file",
     "sutures missing", "sutures batch 0", "sutures out is a file", "segmentation missing", "segmentation labels",
     "demo frames 0", "demo batch 0"]
 

@@ -24,13 +24,14 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any, Mapping
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import CheckpointError, InputError, PathLike, refuse_overwrite
 from .fileutil import atomic_path
+
+if TYPE_CHECKING:  # torch is imported where tensors are made or read: a card alone never needs it
+    import torch
+    from torch import nn
 
 #: Newest model card format this package reads and the one it writes.
 FORMAT_VERSION = 2
@@ -203,6 +204,8 @@ def _check_config(card: "ModelCard") -> None:
         raise _card_error(f"config: {err}") from None
     if _largest_int(card.config) > _COUNT_ABOVE:
         # Wide layers: count the parameters on the meta device (nothing allocated) before anyone builds it.
+        import torch
+
         with torch.device("meta"):
             n = count_parameters(build_model(card.architecture, card.config))
         if n > MAX_PARAMETERS:
@@ -496,6 +499,8 @@ def weights_mismatch(model: nn.Module, state: Mapping[str, torch.Tensor]) -> lis
 
 
 def _build(card: ModelCard, source: PathLike, architectures=None, device: Any = None) -> nn.Module:
+    import torch
+
     from .models import build_model  # models import the errors module only; no cycle
 
     try:
@@ -663,7 +668,7 @@ def save_state(path: PathLike, tensors: Mapping[str, torch.Tensor], meta: Mappin
     For resuming training without pickle: model and optimiser tensors (see
     :func:`optimizer_state_to_tensors`) plus epoch counters, RNG seeds, etc.
 
-    >>> import tempfile, os; d = tempfile.mkdtemp()
+    >>> import tempfile, os, torch; d = tempfile.mkdtemp()
     >>> p = save_state(os.path.join(d, "resume"), {"w": torch.ones(2)}, {"epoch": 3, "betas": (0.5, 0.9)})
     >>> t, m = load_state(p); t["w"].tolist(), m
     ([1.0, 1.0], {'epoch': 3, 'betas': (0.5, 0.9)})
@@ -705,6 +710,8 @@ def optimizer_state_to_tensors(state_dict: Mapping[str, Any], prefix: str = "opt
     Tensor entries go to ``tensors["<prefix>/<param id>/<key>"]``; everything
     else (scalars, param groups) goes to ``meta``.
     """
+    import torch
+
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict] = {}
     for pid, entry in state_dict["state"].items():

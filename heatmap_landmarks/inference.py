@@ -101,16 +101,17 @@ class Predictor:
 
     def __init__(self, weights: str | os.PathLike = "cardiac_sax", *, device: str = "cpu", batch_size: int = 8,
                  fast: bool = True, rotations: int | None = None):
-        with phase("imports"):
-            import torch
-
-            from .checkpoint import load_checkpoint
-            from .models.common import prepare_for_inference
+        from .checkpoint import load_card, load_checkpoint
 
         if batch_size < 1:
             raise InputError(None, f"batch size must be >= 1, got {batch_size}")
-        self.device = select_device(device)
         self.weights_path = resolve_weights(weights)
+        load_card(self.weights_path)  # a bad or unreadable card fails here, in one line, before torch is imported
+        with phase("imports"):
+            import torch
+
+            from .models.common import prepare_for_inference
+        self.device = select_device(device)
         with phase("model load"):
             self.model, self.card = load_checkpoint(self.weights_path, device=str(self.device))
         if self.task_name is not None and self.card.task != self.task_name:
