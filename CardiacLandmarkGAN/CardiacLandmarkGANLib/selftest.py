@@ -20,6 +20,7 @@ import numpy as np
 from heatmap_landmarks import mrml
 from heatmap_landmarks.errors import CheckpointError, InputError
 from heatmap_landmarks.geometry import Geometry
+from heatmap_landmarks.slicer_module.selftest import interrupting_progress
 from heatmap_landmarks.testing import blob_frame, blob_points, save_identity_checkpoint
 
 from .logic import CardiacLandmarkGANLogic
@@ -374,14 +375,7 @@ def check_interruptions_roll_back(scene, folder) -> None:
         sequence, browser, proxy = mrml.sequence_from_frames(volumes, "Interrupted", scene=scene)
         counts = {c: scene.GetNumberOfNodesByClass(c) for c in result_classes}
 
-        def progress(fraction, message, action=action, when=when, sequence=sequence, proxy=proxy):
-            if when not in message:
-                return
-            if action == "close the scene":
-                scene.Clear(0)
-            elif scene.IsNodePresent(sequence if action == "remove the sequence" else proxy):
-                scene.RemoveNode(sequence if action == "remove the sequence" else proxy)
-
+        progress = interrupting_progress(scene, action, when, sequence, proxy)
         try:
             CardiacLandmarkGANLogic().detect(proxy, view="sax", weights=str(cards["sax"]), batchSize=2,
                                              progressCallback=progress)

@@ -28,6 +28,7 @@ import numpy as np
 from heatmap_landmarks import mrml
 from heatmap_landmarks.errors import InputError
 from heatmap_landmarks.geometry import Geometry
+from heatmap_landmarks.slicer_module.selftest import interrupting_progress
 from heatmap_landmarks.sutures.names import suture_labels
 from heatmap_landmarks.testing import draw_spot_frame, make_spot_detector
 
@@ -309,14 +310,7 @@ def check_interruptions_roll_back(scene, folder, *, cases=INTERRUPTIONS) -> None
         classes = ("vtkMRMLSequenceNode", "vtkMRMLMarkupsFiducialNode", "vtkMRMLTableNode")
         counts = {c: scene.GetNumberOfNodesByClass(c) for c in classes}
 
-        def progress(fraction, message):
-            if when not in message:
-                return
-            if action == "close the scene":
-                scene.Clear(0)
-            elif scene.IsNodePresent(sequence if action == "remove the sequence" else proxy):
-                scene.RemoveNode(sequence if action == "remove the sequence" else proxy)
-
+        progress = interrupting_progress(scene, action, when, sequence, proxy)
         try:
             logic.detect(proxy, weights=detector, batchSize=1, progressCallback=progress)
         except Cancelled:

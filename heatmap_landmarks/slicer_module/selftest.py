@@ -59,3 +59,26 @@ class SelfTestCase:
         ensure_dependencies(ask=not slicer.app.testingEnabled(), purpose=self.purpose)
         for name in names:
             self._run(name)
+
+
+#: What a user can do to a running detection from the panel: the checks try each one.
+INTERRUPTIONS = ("remove the sequence", "remove the proxy volume", "close the scene")
+
+
+def interrupting_progress(scene, action: str, when: str, sequence, proxy):
+    """A ``progressCallback`` that does ``action`` (one of :data:`INTERRUPTIONS`) at the first report
+    whose message contains ``when``, as a user would between two progress updates of the panel."""
+    if action not in INTERRUPTIONS:
+        raise ValueError(f"action must be one of {INTERRUPTIONS}, got {action!r}")
+
+    def progress(fraction, message):
+        if when not in message:
+            return
+        if action == "close the scene":
+            scene.Clear(0)
+        else:
+            node = sequence if action == "remove the sequence" else proxy
+            if scene.IsNodePresent(node):
+                scene.RemoveNode(node)
+
+    return progress
