@@ -209,3 +209,13 @@ def test_probe_checks_the_first_frame_only(tmp_path):
     assert open_frames(tmp_path).probe() == (4, 6)
     clip = write_video(tmp_path / "clip.avi", [colour(16, 24)] * 2)
     assert open_frames(clip).probe() == (16, 24)
+
+
+def test_folder_frames_with_the_same_stem_are_refused_at_once(tmp_path):
+    """Issue 15, item 15: a.png and a.jpg would write the same result files: refused before any work, in one line."""
+    cv2.imwrite(os.fspath(tmp_path / "a.png"), colour(6, 8)[..., ::-1])
+    cv2.imwrite(os.fspath(tmp_path / "a.jpg"), colour(6, 8)[..., ::-1])
+    cv2.imwrite(os.fspath(tmp_path / "b.png"), colour(6, 8)[..., ::-1])
+    with pytest.raises(InputError, match="frames a.jpg and a.png have the same name stem") as err:
+        FolderFrames(tmp_path)
+    assert "\n" not in str(err.value) and "overwrite" not in str(err.value)

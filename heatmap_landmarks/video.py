@@ -175,6 +175,13 @@ class FolderFrames(ImageFrames):
                  if not n.startswith(".") and n.lower().endswith(IMAGE_EXTENSIONS) and (folder / n).is_file()]
         if not paths:
             raise InputError(folder, f"holds no frames (no {', '.join(IMAGE_EXTENSIONS)} files)")
+        stems: dict = {}
+        for p in paths:  # a frame's outputs are named by its stem: two frames must not share one
+            stems.setdefault(p.stem, []).append(p.name)
+        clash = next((names for names in stems.values() if len(names) > 1), None)
+        if clash:
+            raise InputError(folder, f"frames {' and '.join(clash)} have the same name stem, so their results would "
+                                     f"have the same file names; rename or move one of them")
         super().__init__(paths)
         self.path = folder
         self.name = folder.resolve().name
