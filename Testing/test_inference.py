@@ -194,3 +194,17 @@ def test_rotations_come_from_the_card_and_are_checked(tmp_path, tiny_cardiac_car
     _, wide = save_checkpoint(model, card, tmp_path / "wide")
     with pytest.raises(InputError, match="square network grid"):
         CardiacPredictor(wide)
+
+
+def test_card_grid_the_network_cannot_take_names_the_card(tmp_path, tiny_cardiac_card):
+    """Issue 15, item 15: a card whose input_size is no multiple of 2**depth is refused when loaded, naming it."""
+    from heatmap_landmarks.checkpoint import load_card
+
+    card = load_card(tiny_cardiac_card)
+    model = CardiacGenerator(CardiacGeneratorConfig(**card.config))
+    multiple = 2 ** model.config.depth
+    card.input_size = [multiple * 4 + 2, multiple * 4 + 2]
+    _, path = save_checkpoint(model, card, tmp_path / "odd")
+    with pytest.raises(InputError, match=f"must be multiples of {multiple}") as err:
+        CardiacPredictor(path)
+    assert str(err.value).startswith(str(path))

@@ -71,6 +71,13 @@ class CardiacPredictor(Predictor):
         super().__init__(weights, **kwargs)
         from .decode import CardiacDecoder
 
+        depth = getattr(getattr(self.model, "config", None), "depth", None)
+        if depth:  # the network grid is fixed by the card: refuse a size the network cannot take, naming the card
+            multiple = 2 ** int(depth)
+            if any(int(side) % multiple for side in self.card.input_size):
+                raise InputError(self.weights_path, f"input_size {list(self.card.input_size)} must be multiples of "
+                                                    f"{multiple} for this {self.card.architecture} (depth {depth})")
+
         self.decoder = CardiacDecoder.from_card(self.card, **dict(decoder or {}))
 
     def predict_cardiac(self, frames, spacing_xy: Sequence[float], *, return_heatmaps: bool = True,
