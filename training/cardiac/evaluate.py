@@ -44,6 +44,7 @@ from heatmap_landmarks.cardiac import CardiacPredictor
 from heatmap_landmarks.metrics import format_markdown_table, radial_errors, summarise_landmark_errors, write_csv
 from heatmap_landmarks.phantoms import make_cardiac_cine
 
+from ..common import one_line_errors
 from ..common.config import parse_seed_range
 from ..datasets import DatasetReport, iter_acdc_dataset, iter_stacom_dataset
 from .data import phantom_names, render_phantom
@@ -254,6 +255,7 @@ def card_entry(rows: list[dict], summary: dict) -> dict:
 
 
 # --------------------------------------------------------------------------- CLI
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.cardiac.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", required=True, help="model card (.json), weights (.safetensors) or catalogue key")
@@ -278,11 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--benchmark", action="store_true", help="also time a 30-frame 256x256 cine")
     p.add_argument("--record-in-card", metavar="KEY", help="store the results in the card's metrics[KEY]")
     args = p.parse_args(argv)
-    try:
-        return _run(args, argv)
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return _run(args, argv)
 
 
 def _run(args, argv) -> int:

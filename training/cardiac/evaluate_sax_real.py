@@ -45,6 +45,7 @@ from heatmap_landmarks.cardiac.segmentation import (
     MNMS2_LABELS,
 )
 
+from ..common import one_line_errors
 from ..datasets.acdc import FRAME_IMAGE, GT_SUFFIX, parse_info_cfg
 from ..datasets.splits import stratified_split
 
@@ -272,6 +273,7 @@ def evaluate(weights: str, stacks, *, rotations: int | None = None, device: str 
     return scores
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.cardiac.evaluate_sax_real", description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", required=True, help="model card (.json) or catalogue key")
@@ -286,11 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--record-in-card", metavar="KEY", help="store the summary in the card's metrics[KEY]")
     args = p.parse_args(argv)
-    try:
-        return _run(args, argv)
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return _run(args, argv)
 
 
 def _run(args, argv) -> int:

@@ -57,8 +57,6 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler, Sequential
 from heatmap_landmarks.checkpoint import ModelCard, load_card, load_checkpoint, save_checkpoint, weights_mismatch
 from heatmap_landmarks.errors import InputError
 from heatmap_landmarks.heatmaps import SIGMA2_SEVERAL, SIGMA2_SINGLE
-from heatmap_landmarks.inference import average_quarter_turns
-from heatmap_landmarks.cardiac import CardiacDecoder
 from heatmap_landmarks.losses import discriminator_loss, generator_loss
 from heatmap_landmarks.models import (
     CardiacGenerator,
@@ -70,6 +68,7 @@ from heatmap_landmarks.models import (
 )
 
 from ..common import (
+    one_line_errors,
     DistContext,
     MetricsLog,
     RunBudget,
@@ -593,6 +592,7 @@ def run(cfg: CardiacTrainConfig, out_dir: str | os.PathLike, *, resume: bool = F
         cleanup_ddp(ctx)
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.cardiac.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", required=True, help="JSON (or YAML) training config")
@@ -615,29 +615,25 @@ def main(argv: list[str] | None = None) -> int:
                    help="with --select-decoder: score test-time averaging over this many quarter turns and "
                         "record it in the card (rotations)")
     args = p.parse_args(argv)
-    try:
-        overrides = {}
-        if args.device:
-            overrides["device"] = args.device
-        if args.threads is not None:
-            overrides["optim.threads"] = args.threads
-        if args.val_seeds:
-            overrides["data.val_seeds"] = args.val_seeds
-        cfg = load_cardiac_config(args.config, overrides)
-        if args.select_decoder:
-            if cfg.optim.threads:
-                torch.set_num_threads(cfg.optim.threads)
-            row = select_decoder(cfg, args.select_decoder, rotations=args.rotations)
-            print(json.dumps(json_safe(row)))
-            return 0
-        if args.rotations != 1:
-            raise InputError(args.config, "--rotations applies to --select-decoder only (training validates unrotated)")
-        out = args.out or os.path.join("runs", cfg.name)
-        run(cfg, out, resume=args.resume, max_steps=args.max_steps, max_minutes=args.max_minutes,
-            export=args.export, overwrite=args.overwrite, show_progress=not args.no_progress, quiet=args.quiet)
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    overrides = {}
+    if args.device:
+        overrides["device"] = args.device
+    if args.threads is not None:
+        overrides["optim.threads"] = args.threads
+    if args.val_seeds:
+        overrides["data.val_seeds"] = args.val_seeds
+    cfg = load_cardiac_config(args.config, overrides)
+    if args.select_decoder:
+        if cfg.optim.threads:
+            torch.set_num_threads(cfg.optim.threads)
+        row = select_decoder(cfg, args.select_decoder, rotations=args.rotations)
+        print(json.dumps(json_safe(row)))
+        return 0
+    if args.rotations != 1:
+        raise InputError(args.config, "--rotations applies to --select-decoder only (training validates unrotated)")
+    out = args.out or os.path.join("runs", cfg.name)
+    run(cfg, out, resume=args.resume, max_steps=args.max_steps, max_minutes=args.max_minutes,
+        export=args.export, overwrite=args.overwrite, show_progress=not args.no_progress, quiet=args.quiet)
     return 0
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import functools
 import logging
 import math
 import os
@@ -56,6 +57,7 @@ log = logging.getLogger("training")
 __all__ = [
     "DistContext",
     "MetricsLog",
+    "one_line_errors",
     "RunBudget",
     "autocast",
     "cleanup_ddp",
@@ -99,6 +101,19 @@ class DistContext:
     @property
     def is_cuda(self) -> bool:
         return self.device.type == "cuda"
+
+
+def one_line_errors(main):
+    """Decorator for a training script's ``main``: an :class:`InputError` is one line on stderr and exit status 2."""
+    @functools.wraps(main)
+    def run(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except InputError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+
+    return run
 
 
 def setup_device_and_ddp(device: str = "auto", *, threads: int | None = None) -> DistContext:

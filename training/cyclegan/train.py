@@ -55,6 +55,7 @@ from heatmap_landmarks.models import (
 )
 
 from ..common import (
+    one_line_errors,
     MetricsLog,
     RunBudget,
     autocast,
@@ -377,17 +378,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@one_line_errors
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        overrides = {k: v for k, v in {"max_steps": args.max_steps, "max_minutes": args.max_minutes,
-                                       "out_dir": args.out_dir, "device": args.device,
-                                       "threads": args.threads}.items() if v is not None}
-        cfg = CycleGANConfig.load(args.config, overrides)
-        train(cfg, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet)
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    overrides = {k: v for k, v in {"max_steps": args.max_steps, "max_minutes": args.max_minutes,
+                                   "out_dir": args.out_dir, "device": args.device,
+                                   "threads": args.threads}.items() if v is not None}
+    cfg = CycleGANConfig.load(args.config, overrides)
+    train(cfg, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet)
     return 0
 
 

@@ -31,6 +31,7 @@ from typing import Sequence
 from heatmap_landmarks.errors import CheckpointError, InputError, refuse_overwrite
 from heatmap_landmarks.fileutil import atomic_path
 
+from ..common import one_line_errors
 from ..datasets.adaptor import IMAGE_DIR, IMAGE_EXTENSIONS, LABEL_DIR, read_png_rgb
 
 __all__ = ["load_generator", "plan_adaptor", "plan_flat", "translate_pairs", "main"]
@@ -120,36 +121,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@one_line_errors
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        import torch
+    import torch
 
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        if os.path.abspath(args.in_dir) == os.path.abspath(args.out_dir):
-            raise InputError(args.out_dir, "is the input folder; translated frames must go elsewhere")
-        if args.adaptor:
-            pairs, labels = plan_adaptor(args.in_dir, args.out_dir)
-        else:
-            pairs, labels = plan_flat(args.in_dir, args.out_dir), []
-        for _, dst in pairs + labels:  # refuse before doing any work
-            refuse_overwrite(dst, args.overwrite)
-        generator, card = load_generator(args.generator, device=args.device)
-        n = translate_pairs(generator, pairs, device=args.device, overwrite=args.overwrite,
-                            progress=not args.quiet)
-        for src, dst in labels:
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            with atomic_path(dst, overwrite=True) as tmp:  # refused above unless --overwrite
-                shutil.copyfile(src, tmp)
-        direction = card.metrics.get("translation", {})
-        if not args.quiet:
-            print(f"translated {n} frames ({direction.get('source_domain', '?')} -> "
-                  f"{direction.get('target_domain', '?')}) into {args.out_dir}"
-                  + (f"; copied {len(labels)} label files" if labels else ""))
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if os.path.abspath(args.in_dir) == os.path.abspath(args.out_dir):
+        raise InputError(args.out_dir, "is the input folder; translated frames must go elsewhere")
+    if args.adaptor:
+        pairs, labels = plan_adaptor(args.in_dir, args.out_dir)
+    else:
+        pairs, labels = plan_flat(args.in_dir, args.out_dir), []
+    for _, dst in pairs + labels:  # refuse before doing any work
+        refuse_overwrite(dst, args.overwrite)
+    generator, card = load_generator(args.generator, device=args.device)
+    n = translate_pairs(generator, pairs, device=args.device, overwrite=args.overwrite,
+                        progress=not args.quiet)
+    for src, dst in labels:
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        with atomic_path(dst, overwrite=True) as tmp:  # refused above unless --overwrite
+            shutil.copyfile(src, tmp)
+    direction = card.metrics.get("translation", {})
+    if not args.quiet:
+        print(f"translated {n} frames ({direction.get('source_domain', '?')} -> "
+              f"{direction.get('target_domain', '?')}) into {args.out_dir}"
+              + (f"; copied {len(labels)} label files" if labels else ""))
     return 0
 
 

@@ -59,6 +59,7 @@ from heatmap_landmarks.metrics import DetectionCounts, match_points, pooled_dete
 from heatmap_landmarks.phantoms.endoscopic_v2 import DISTRACTOR_NAMES, ENDOSCOPE_OVERLAY_BOX
 from heatmap_landmarks.testing import realdata_root
 
+from ..common import one_line_errors
 from ..common.config import parse_seed_range
 from ..datasets.adaptor import SubmissionEntry, write_submission_json
 from ..datasets.splits import ADAPTOR_FOLDS, adaptor_folds
@@ -666,14 +667,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@one_line_errors
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
-    try:
-        return _run(args)
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return _run(args)
 
 
 def _run(args) -> int:

@@ -35,10 +35,11 @@ from heatmap_landmarks.checkpoint import ModelCard, save_checkpoint
 from heatmap_landmarks.errors import InputError, refuse_overwrite
 from heatmap_landmarks.losses import bce_loss, focal_loss, soft_dice_loss
 from heatmap_landmarks.metrics import pooled_detection_scores, write_csv
-from heatmap_landmarks.models import ResNeXtUNetConfig, build_model, count_parameters, estimate_flops
+from heatmap_landmarks.models import build_model, count_parameters, estimate_flops
 from heatmap_landmarks.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 from ..common import (
+    one_line_errors,
     MetricsLog,
     average_buffers,
     RunBudget,
@@ -392,28 +393,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@one_line_errors
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.config and not args.export_run:
         parser.error("--config is required (or --export-run RUN_DIR with --export STEM)")
-    try:
-        if args.export_run:
-            if not args.export:
-                raise InputError(None, "--export-run needs --export STEM (e.g. heatmap_landmarks/weights/sutures)")
-            export_run(args.export_run, args.export, overwrite=args.overwrite)
-            return 0
-        overrides = {k: v for k, v in {"max_steps": args.max_steps, "max_minutes": args.max_minutes,
-                                       "out_dir": args.out_dir, "device": args.device,
-                                       "threads": args.threads}.items() if v is not None}
-        cfg = SutureTrainConfig.load(args.config, overrides)
-        if args.export and not args.overwrite:
-            refuse_overwrite(Path(args.export).with_suffix(".json") if not args.export.endswith(".json")
-                             else args.export, False)
-        train(cfg, resume=args.resume, overwrite=args.overwrite, export=args.export, quiet=args.quiet)
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.export_run:
+        if not args.export:
+            raise InputError(None, "--export-run needs --export STEM (e.g. heatmap_landmarks/weights/sutures)")
+        export_run(args.export_run, args.export, overwrite=args.overwrite)
+        return 0
+    overrides = {k: v for k, v in {"max_steps": args.max_steps, "max_minutes": args.max_minutes,
+                                   "out_dir": args.out_dir, "device": args.device,
+                                   "threads": args.threads}.items() if v is not None}
+    cfg = SutureTrainConfig.load(args.config, overrides)
+    if args.export and not args.overwrite:
+        refuse_overwrite(Path(args.export).with_suffix(".json") if not args.export.endswith(".json")
+                         else args.export, False)
+    train(cfg, resume=args.resume, overwrite=args.overwrite, export=args.export, quiet=args.quiet)
     return 0
 
 
