@@ -14,6 +14,8 @@ module's. DIR receives, with ``<name>`` the input's file name without extension:
     <name>_measurements.csv  measurement,time,slice,value,unit (annulus diameter/excursion, LV length, RV angle)
     <name>_overlay.png       contact sheet: every frame (at most 36, evenly sampled) with the heatmap
                              (inferno) blended over the image and the points labelled
+    <name>_notes.txt         what ran, and one "note:" line per value assumed about the input (a missing
+                             pixel spacing, a PNG's pixel size) and per naming decision
 
 ``time`` is the time point (0 for a single image or stack) and ``slice`` the
 slice index (0 for a 2D image or cine), as in the Slicer module's tables;
@@ -86,11 +88,25 @@ def add_parser(subparsers) -> None:
 def output_names(stem: str) -> dict:
     """Output file names by kind.
 
-    >>> sorted(output_names("cine").values())
-    ['cine.mrk.json', 'cine_heatmap.nrrd', 'cine_landmarks.csv', 'cine_measurements.csv', 'cine_overlay.png']
+    >>> sorted(output_names("cine").values())  # doctest: +NORMALIZE_WHITESPACE
+    ['cine.mrk.json', 'cine_heatmap.nrrd', 'cine_landmarks.csv', 'cine_measurements.csv', 'cine_notes.txt',
+     'cine_overlay.png']
     """
     return {"csv": f"{stem}_landmarks.csv", "markups": f"{stem}.mrk.json", "heatmap": f"{stem}_heatmap.nrrd",
-            "measurements": f"{stem}_measurements.csv", "overlay": f"{stem}_overlay.png"}
+            "measurements": f"{stem}_measurements.csv", "overlay": f"{stem}_overlay.png",
+            "notes": f"{stem}_notes.txt"}
+
+
+def notes_text(title: str, notes) -> str:
+    """``<name>_notes.txt``: what ran, then one ``note:`` line per value assumed about the input and per naming note.
+
+    The values a reader assumed (a missing pixel spacing, a PNG's 1 mm) are kept next to the results, not only
+    printed on stderr, so that a CSV is never read without them.
+    """
+    lines = [f"# {title}", *(f"note: {n}" for n in notes)]
+    if not notes:
+        lines.append("# nothing was assumed about the input")
+    return "".join(f"{line}\n" for line in lines)
 
 
 def frame_of(row: dict, kind: str) -> int:
@@ -233,6 +249,9 @@ def detect_file(input_path, out, *, view: str = "auto", weights=None, device: st
     with phase("write"), staged_outputs(out, names, overwrite=overwrite) as (staging, files):
         write_landmark_files(staging, names, rows, measurements, image.kind)
         write_image(staging / names["heatmap"], heatmap, image.geometry, kind=image.kind, overwrite=True)
+        write_text(staging / names["notes"], notes_text(
+            f"heatmap-landmarks cardiac {source}: view {chosen}, weights {', '.join(detections.weights)}",
+            [*image.assumed, *detections.notes]))
         write_contact_sheet(staging / names["overlay"], array, heatmap, rows, image.kind)
     return {"view": chosen, "view_scores": scores, "detections": detections, "image": image, "landmarks": rows,
             "measurements": measurements, "files": files, "seconds": time.perf_counter() - started,

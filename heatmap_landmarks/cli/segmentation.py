@@ -88,9 +88,7 @@ def segmentation_output_names(stem: str, *, overlay: bool) -> dict:
     >>> sorted(segmentation_output_names("seg", overlay=False).values())
     ['seg.mrk.json', 'seg_landmarks.csv', 'seg_measurements.csv', 'seg_notes.txt']
     """
-    names = {k: v for k, v in output_names(stem).items() if k != "heatmap" and (overlay or k != "overlay")}
-    names["notes"] = f"{stem}_notes.txt"
-    return names
+    return {k: v for k, v in output_names(stem).items() if k != "heatmap" and (overlay or k != "overlay")}
 
 
 def label_tint(volume: np.ndarray, labels: LabelValues) -> np.ndarray:
