@@ -308,9 +308,12 @@ def test_signal_mid_run_leaves_nothing(tmp_path, detector, signum, code):
     for i in range(120):
         write_frame(frames / f"{i:06d}.png", [[40, 30]], shape=(192, 320))
     out = tmp_path / "out"
+    # A job started in the background inherits SIGINT ignored (so that Ctrl-C in its terminal spares it), and
+    # Python keeps it ignored: give the child the default disposition, as an interactive command has.
     proc = subprocess.Popen([sys.executable, "-m", "heatmap_landmarks.cli", "sutures", os.fspath(frames), "--out",
                              os.fspath(out), "--weights", os.fspath(detector), "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         staged = list(out.glob(".sutures-partial-*/point_labels/*.json")) if out.is_dir() else []
