@@ -345,3 +345,16 @@ def test_many_inputs_in_one_process(tmp_path, detector, capsys):
     rows = (out / "summary.csv").read_text().splitlines()
     assert rows[0] == "input,output,status,seconds,message" and len(rows) == 4
     assert ",clip,ok," in rows[2] and "3 frame(s), 3 suture point(s)" in rows[2] and ",grey,error," in rows[3]
+
+
+def test_ignore_box_drops_points_inside_it(tmp_path, detector, capsys):
+    """--ignore-box (a user's overlay region): the points inside are dropped from every output; others stay."""
+    frame = write_frame(tmp_path / "000000.png", [[10, 12], [45, 26]])
+    code, stdout, _ = run(capsys, frame, "--out", tmp_path / "out", "--weights", detector, "--quiet",
+                          "--ignore-box", "40", "20", "60", "36")
+    assert code == 0 and "1 suture point(s)" in stdout
+    points, _ = read_point_labels(tmp_path / "out" / "point_labels" / "000000.json")
+    np.testing.assert_allclose(points, [[10, 12]], atol=0.05)
+    code, _, stderr = run(capsys, frame, "--out", tmp_path / "o2", "--weights", detector, "--quiet",
+                          "--ignore-box", "60", "20", "40", "36")
+    assert code == 2 and "X0 <= X1" in stderr and stderr.count("\n") == 1

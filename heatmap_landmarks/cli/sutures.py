@@ -26,6 +26,7 @@ publish one at a time: without ``--overwrite`` the later one is refused.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -73,6 +74,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--overlay-every", type=int, default=None, metavar="N",
                         help=f"write an overlay PNG for every N-th frame (0 = none); default 1 for inputs of at "
                              f"most {OVERLAY_ALL_UP_TO} frames, else {LONG_INPUT_OVERLAY_STEP}")
+    parser.add_argument("--ignore-box", type=float, nargs=4, action="append", default=None,
+                        metavar=("X0", "Y0", "X1", "Y1"),
+                        help="drop points inside this pixel box (repeatable), e.g. where the endoscope draws its "
+                             "overlay; the model is not told, so its heatmap still shows what it saw there")
     parser.add_argument("--accept-short-video", action="store_true",
                         help="use the frames of a video that ends before the frame count its container declares "
                              "(a truncated file); without it such a video is refused")
@@ -150,7 +155,7 @@ def check_out(out, source: FrameSource, overwrite: bool) -> Path:
 
 
 def detect_to_folder(source: FrameSource, predictor, out: Path, *, decoder: dict, overwrite: bool = False,
-                     overlay_every: int | None = None, folder_name: str | None = None,
+                     ignore_boxes=(), overlay_every: int | None = None, folder_name: str | None = None,
                      subfolder_name: str | None = None, progress=None) -> dict:
     """Run ``predictor`` over ``source`` and write all results to ``out`` (all or nothing).
 
@@ -176,7 +181,8 @@ def detect_to_folder(source: FrameSource, predictor, out: Path, *, decoder: dict
         with SubmissionWriter(staging / SUBMISSION_FILE, overwrite=True) as submission, \
                 SutureCsvWriter(staging / csv_name, overwrite=True) as table:
             for frame, pred, labels in detect_sutures(source, predictor, rgb_of=lambda f: f.rgb, decoder=decoder,
-                                                      return_heatmaps=bool(step), source=os.fspath(source.path)):
+                                                      ignore_boxes=ignore_boxes, return_heatmaps=bool(step),
+                                                      source=os.fspath(source.path)):
                 name, shape = frame.name, frame.rgb.shape[:2]
                 rgb = frame.rgb if step and frame.index % step == 0 else None
                 stem = check_path_name(os.path.splitext(name)[0]).name
@@ -208,7 +214,11 @@ def run(args) -> int:
     decoder = _decoder_overrides(args)
     weights = args.weights or default_weights_key("sutures")
     batch_size = args.batch_size or (1 if args.device == "cpu" else 16)
-    options = dict(decoder=decoder, overwrite=args.overwrite, overlay_every=args.overlay_every,
+    boxes = [tuple(b) for b in (args.ignore_box or [])]
+    for b in boxes:
+        if not all(math.isfinite(v) for v in b) or b[0] > b[2] or b[1] > b[3]:
+            raise InputError(None, f"--ignore-box needs X0 <= X1 and Y0 <= Y1 (finite pixels), got {' '.join(map(str, b))}")
+    options = dict(decoder=decoder, overwrite=args.overwrite, overlay_every=args.overlay_every, ignore_boxes=boxes,
                    folder_name=args.folder_name, subfolder_name=args.subfolder_name)
 
     def opened(path, out):

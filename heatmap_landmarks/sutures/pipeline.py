@@ -17,12 +17,28 @@ from ..timing import phase
 from .names import suture_labels
 from .predict import SuturePrediction
 
-__all__ = ["detect_sutures"]
+__all__ = ["detect_sutures", "drop_in_boxes"]
 
 T = TypeVar("T")
 
 
-def detect_sutures(items: Iterable[T], predictor, *, rgb_of: Callable[[T], np.ndarray],
+def drop_in_boxes(prediction: SuturePrediction, boxes) -> SuturePrediction:
+    """``prediction`` without the points inside any of ``boxes`` (``(x0, y0, x1, y1)`` pixels, inclusive).
+
+    A user's ignore region, e.g. where an endoscope draws its overlay; the model itself is never told.
+
+    >>> p = SuturePrediction(np.array([[5.0, 5.0], [50.0, 5.0]], np.float32), np.array([0.9, 0.8], np.float32), None)
+    >>> drop_in_boxes(p, [(40, 0, 60, 10)]).points.tolist()
+    [[5.0, 5.0]]
+    """
+    keep = np.ones(len(prediction.points), bool)
+    for x0, y0, x1, y1 in boxes or ():
+        x, y = prediction.points[:, 0], prediction.points[:, 1]
+        keep &= ~((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
+    return SuturePrediction(prediction.points[keep], prediction.confidence[keep], prediction.heatmap)
+
+
+def detect_sutures(items: Iterable[T], predictor, *, rgb_of: Callable[[T], np.ndarray], ignore_boxes=(),
                    **predict_options) -> Iterator[tuple[T, SuturePrediction, list]]:
     """``(item, prediction, labels)`` for every item, in order.
 
@@ -30,6 +46,7 @@ def detect_sutures(items: Iterable[T], predictor, *, rgb_of: Callable[[T], np.nd
         items: the caller's frame records, consumed lazily.
         predictor: a :class:`~heatmap_landmarks.sutures.predict.SuturePredictor`.
         rgb_of: ``item -> (H, W, 3)`` float32 RGB in [0, 1] (called once per item, as the predictor needs it).
+        ignore_boxes: ``(x0, y0, x1, y1)`` pixel boxes whose points are dropped (:func:`drop_in_boxes`).
         predict_options: passed on to :meth:`SuturePredictor.predict_sutures` (decoder, return_heatmaps,
             progress, should_cancel, total, source).
     Returns:
@@ -50,4 +67,6 @@ def detect_sutures(items: Iterable[T], predictor, *, rgb_of: Callable[[T], np.nd
             yield rgb
 
     for prediction in predictor.predict_sutures(pixels(), **predict_options):
+        if ignore_boxes:
+            prediction = drop_in_boxes(prediction, ignore_boxes)
         yield pending.popleft(), prediction, suture_labels(len(prediction.points))
