@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import CheckpointError, InputError, PathLike, refuse_overwrite
 from .fileutil import atomic_path
+from .timing import phase
 
 if TYPE_CHECKING:  # torch is imported where tensors are made or read: a card alone never needs it
     import torch
@@ -191,7 +192,8 @@ def _check_config(card: "ModelCard") -> None:
                 walk(v, f"{where}.{k}")
 
     walk(card.config, "config")
-    from .models import ARCHITECTURES, build_model, count_parameters  # the networks import errors only; no cycle
+    with phase("imports"):  # the networks bring torch in: checking a card's config needs their config classes
+        from .models import ARCHITECTURES, build_model, count_parameters  # the networks import errors only; no cycle
 
     entry = ARCHITECTURES.get(card.architecture)
     if entry is None:  # another registry may be given to load_checkpoint; it checks its own

@@ -275,6 +275,22 @@ def main(argv=None) -> int:
             print(f"long stream of {args.stream_frames} frames...", file=sys.stderr)
             stream = stream_table(args, card, description, work)
         print(markdown(rows, stream, description, args))
+        if rows:
+            # The machine's dense-conv ceiling, in the same run: frames/s from a noisy machine mean little alone.
+            from bench_cardiac import conv_throughput_gflops  # one home of the ceiling (same folder)
+
+            ceiling = conv_throughput_gflops(torch, torch.device("cpu"), max(args.repeats, 3))
+            from heatmap_landmarks.checkpoint import load_checkpoint
+            from heatmap_landmarks.models import estimate_flops
+
+            net, _ = load_checkpoint(card)
+            gflops = estimate_flops(net, (1, 3, 288, 512)) / 1e9  # per 512x288 frame
+            for row in rows:
+                if row.get("device") == "cpu":
+                    achieved = row["fps"] * gflops
+                    print(f"cpu batch {row['batch']}: {row['fps']:.2f} frames/s = {achieved:.1f} GFLOP/s end to end, "
+                          f"{100 * achieved / ceiling:.0f} % of the dense 3x3 conv ceiling {ceiling:.1f} GFLOP/s "
+                          f"measured in the same run")
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
