@@ -10,7 +10,8 @@ Measures, on this machine, and prints a Markdown table for the README:
   target "<= 1.5 s on 2 cores" is about), median of repeats, with the card's own
   test-time rotations and, in the same run, with 1, 2 and 4 rotations;
 * end-to-end CLI wall time (``heatmap-landmarks cardiac`` in a fresh process,
-  imports and file writing included) on a 30-frame NIfTI cine;
+  imports and file writing included) on a 30-frame NIfTI cine, with its ``--timings`` breakdown (start-up,
+  imports, model load, read, preprocess, forward, decode, write) recorded in the results;
 * peak resident memory of ``CardiacPredictor`` over a 30-frame x 12-slice cine, in a
   fresh process (``ru_maxrss``), streaming one 12-slice volume at a time;
 * FLOPs per frame and the achieved GFLOP/s, as a fraction of the dense 3x3
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -134,15 +136,19 @@ def main(argv=None) -> int:
 
         path = Path(tmp) / "cine.nii.gz"
         write_image(path, frames, Geometry(spacing=cine.spacing), kind="2d+t")
-        cli_times = []
+        cli_times, cli_phases = [], []
         for i in range(3):
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "heatmap_landmarks.cli", "cardiac", str(path), "--view", "sax",
-                            "--out", str(Path(tmp) / f"out{i}"), "--device", args.device, "--quiet",
-                            "--weights", str(predictor.weights_path)],
-                           check=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+            done = subprocess.run([sys.executable, "-m", "heatmap_landmarks.cli", "cardiac", str(path), "--view", "sax",
+                                   "--out", str(Path(tmp) / f"out{i}"), "--device", args.device, "--quiet",
+                                   "--timings", "--weights", str(predictor.weights_path)],
+                                  check=True, cwd=ROOT, capture_output=True, text=True,
+                                  env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
             cli_times.append(time.perf_counter() - t0)
+            line = next(l for l in done.stderr.splitlines() if l.startswith("timings: "))
+            cli_phases.append({k.strip(): float(v) for k, v in re.findall(r"([a-z -]+?) ([0-9.]+) s", line[9:])})
         t_cli = statistics.median(cli_times)
+        phases = {k: statistics.median(p.get(k, 0.0) for p in cli_phases) for k in cli_phases[0]}
 
     probe = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(predictor.weights_path), args.device,
                             str(args.threads)], check=True, capture_output=True, text=True, cwd=ROOT)
@@ -156,6 +162,7 @@ def main(argv=None) -> int:
         "pipeline_s_30_frames": t_pipeline, "card_rotations": predictor.rotations,
         "pipeline_s_30_frames_by_rotations": t_rotations,
         "cli_end_to_end_s_30_frames": t_cli,
+        "cli_breakdown_s_median": phases,  # heatmap-landmarks --timings: imports, reading, preprocessing, ...
         "achieved_gflops": achieved, "conv_ceiling_gflops": conv_gflops,
         "fraction_of_conv_ceiling": achieved / conv_gflops,
         "peak_rss_mb_30x12": rss_peak, "rss_after_data_mb": rss_before, "cine_float32_mb": cine_mb,
@@ -169,6 +176,9 @@ def main(argv=None) -> int:
     print("| same, with 1 / 2 / 4 test-time rotations (same run) | "
           + " / ".join(f"{t_rotations[r]:.2f}" for r in (1, 2, 4)) + " s |")
     print(f"| CLI end to end, 30-frame NIfTI cine, fresh process (median of 3) | {t_cli:.2f} s |")
+    breakdown = results["cli_breakdown_s_median"]
+    print("| same, `--timings` breakdown (medians) | "
+          + ", ".join(f"{k} {v:.2f} s" for k, v in breakdown.items()) + " |")
     print(f"| achieved / dense-conv ceiling | {achieved:.1f} / {conv_gflops:.1f} GFLOP/s = {100 * achieved / conv_gflops:.0f} % |")
     print(f"| peak RSS, 30 frames x 12 slices streamed per volume | {rss_peak:.0f} MB (data alone {cine_mb:.0f} MB) |")
     if args.json:
