@@ -276,3 +276,17 @@ def test_format_1_card_rotations_move_out_of_the_decoder(tmp_path):
         ModelCard.from_dict({**old, "rotations": 2})
     with pytest.raises(CheckpointError, match="rotations apply to cardiac models only"):
         ModelCard.from_dict({**json.loads((WEIGHTS_DIR / "sutures.json").read_text()), "rotations": 4})
+
+
+def test_weights_with_nan_are_refused_naming_the_file(tmp_path):
+    """Issue 15, item 15: NaN weights pass the sha256 check (the card was written for them) but are refused on load,
+    naming the weights file, instead of a NaN heatmap later that names no file."""
+    import torch
+
+    model = trained("ResNeXtUNet")
+    with torch.no_grad():
+        next(p for p in model.parameters() if p.is_floating_point()).fill_(float("nan"))
+    weights, card_path = save_checkpoint(model, make_card("ResNeXtUNet"), tmp_path / "nan")
+    with pytest.raises(CheckpointError, match="weights contain NaN or infinite values") as err:
+        load_checkpoint(card_path)
+    assert str(err.value).startswith(str(weights))

@@ -631,6 +631,9 @@ def load_checkpoint(path: PathLike, *, device: str | torch.device = "cpu",
         state = load_file(str(weights_path), device="cpu")
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(weights_path, f"cannot read safetensors weights: {err}") from None
+    bad = next((name for name, t in state.items() if t.is_floating_point() and not bool(t.isfinite().all())), None)
+    if bad is not None:  # would only show later as a NaN heatmap, naming no file
+        raise CheckpointError(weights_path, f"weights contain NaN or infinite values (tensor '{bad}')")
     problems = weights_mismatch(model, state)
     if problems:
         raise CheckpointError(weights_path, f"weights do not fit {card.architecture} built from the card's "
