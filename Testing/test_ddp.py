@@ -45,7 +45,8 @@ def _torchrun(module: str, *args) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     cmd = [TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", module, *args]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr[-3000:]
+    # The ranks' own messages come first and torchrun's report after: show both ends.
+    assert done.returncode == 0, done.stderr[:4000] + "\n...\n" + done.stderr[-2000:]
 
 
 def _digests(run: Path) -> list:
