@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -41,10 +42,23 @@ def _sutures(out: Path, steps: int) -> dict:
             "training_data": "synthetic phantom frames only"}
 
 
-def _torchrun(module: str, *args) -> None:
+#: A rank aborting in C++ with no Python error, seen a few times in about 40 runs, only on a heavily loaded machine
+#: (a training run beside the suite): a gloo teardown race, not a result of the training. A fresh run (``fresh``:
+#: its output folder, removed first) that ends so is started once more; any other failure, the same abort twice,
+#: or the abort in a resumed run fails the test.
+_GLOO_ABORT = "terminate called without an active exception"
+
+
+def _torchrun(module: str, *args, fresh: Path | None = None) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     cmd = [TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", module, *args]
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    for attempt in range(2 if fresh is not None else 1):
+        if attempt:
+            warnings.warn(f"torchrun: a rank aborted ({_GLOO_ABORT!r}); the fresh run is started once more")
+            shutil.rmtree(fresh, ignore_errors=True)
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+        if done.returncode == 0 or not done.stderr.startswith(_GLOO_ABORT):
+            break
     # The ranks' own messages come first and torchrun's report after: show both ends.
     assert done.returncode == 0, done.stderr[:4000] + "\n...\n" + done.stderr[-2000:]
 
@@ -59,8 +73,8 @@ def test_cardiac_ddp_ranks_agree_and_resume_continues_the_run(tmp_path):
     cfg = tmp_path / "cardiac.json"
     cfg.write_text(json.dumps(CARDIAC))
     common = ["--config", str(cfg), "--no-progress", "--quiet"]
-    _torchrun("training.cardiac.train", *common, "--out", str(tmp_path / "a"), "--max-steps", "6")
-    _torchrun("training.cardiac.train", *common, "--out", str(tmp_path / "b"), "--max-steps", "4")
+    _torchrun("training.cardiac.train", *common, "--out", str(tmp_path / "a"), "--max-steps", "6", fresh=tmp_path / "a")
+    _torchrun("training.cardiac.train", *common, "--out", str(tmp_path / "b"), "--max-steps", "4", fresh=tmp_path / "b")
     _torchrun("training.cardiac.train", *common, "--out", str(tmp_path / "b"), "--max-steps", "6", "--resume")
     a, b = _digests(tmp_path / "a"), _digests(tmp_path / "b")
     assert len(a) == 2 and a[0] == a[1]          # both ranks hold the same weights
@@ -72,8 +86,8 @@ def test_cardiac_ddp_ranks_agree_and_resume_continues_the_run(tmp_path):
 def test_sutures_ddp_ranks_agree_and_resume_continues_the_run(tmp_path):
     for name, steps in (("a", 4), ("b", 3)):  # b stops between two validations
         (tmp_path / f"{name}.json").write_text(json.dumps(_sutures(tmp_path / name, steps)))
-    _torchrun("training.sutures.train", "--config", str(tmp_path / "a.json"), "--quiet")
-    _torchrun("training.sutures.train", "--config", str(tmp_path / "b.json"), "--quiet")
+    _torchrun("training.sutures.train", "--config", str(tmp_path / "a.json"), "--quiet", fresh=tmp_path / "a")
+    _torchrun("training.sutures.train", "--config", str(tmp_path / "b.json"), "--quiet", fresh=tmp_path / "b")
     (tmp_path / "b.json").write_text(json.dumps(_sutures(tmp_path / "b", 4)))
     _torchrun("training.sutures.train", "--config", str(tmp_path / "b.json"), "--resume", "auto", "--quiet")
     a, b = _digests(tmp_path / "a"), _digests(tmp_path / "b")

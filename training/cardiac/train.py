@@ -76,6 +76,7 @@ from ..common import (
     average_buffers,
     autocast,
     cleanup_ddp,
+    leave_together,
     derive_seed,
     json_safe,
     load_training_state,
@@ -587,6 +588,7 @@ def run(cfg: CardiacTrainConfig, out_dir: str | os.PathLike, *, resume: bool = F
             w, c = export_model(out, export, overwrite=True)
             summary["exported"] = [str(w), str(c)]
             log.info("exported %s and %s", w, c)
+        leave_together(ctx)
         return summary
     finally:
         cleanup_ddp(ctx)

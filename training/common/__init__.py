@@ -57,6 +57,7 @@ log = logging.getLogger("training")
 __all__ = [
     "DistContext",
     "MetricsLog",
+    "leave_together",
     "one_line_errors",
     "RunBudget",
     "autocast",
@@ -153,6 +154,18 @@ def setup_device_and_ddp(device: str = "auto", *, threads: int | None = None) ->
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
     return DistContext(dev, rank, world_size, local_rank, True)
+
+
+def leave_together(ctx: DistContext) -> None:
+    """On the success path: wait until every rank is done (rank 0 evaluates and writes the card alone, for minutes),
+    then leave the process group. A rank that left early while rank 0 still worked was seen to abort (SIGABRT,
+    "terminate called without an active exception") on a loaded machine."""
+    if ctx.distributed:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.barrier()
+    cleanup_ddp(ctx)
 
 
 def cleanup_ddp(ctx: DistContext) -> None:

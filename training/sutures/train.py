@@ -45,6 +45,7 @@ from ..common import (
     RunBudget,
     autocast,
     cleanup_ddp,
+    leave_together,
     derive_seed,
     load_training_state,
     make_grad_scaler,
@@ -180,7 +181,9 @@ def train(cfg: SutureTrainConfig, *, resume: str | None = None, overwrite: bool 
     try:
         prepare_run_dir(out, ctx, resume=resume, overwrite=overwrite)
         log = setup_logging(out, ctx, quiet=quiet)
-        return _train(cfg, ctx, out, log, resume, export, overwrite, quiet)
+        summary = _train(cfg, ctx, out, log, resume, export, overwrite, quiet)
+        leave_together(ctx)
+        return summary
     finally:
         cleanup_ddp(ctx)
 
