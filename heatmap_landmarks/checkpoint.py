@@ -589,7 +589,7 @@ def save_checkpoint(model: nn.Module, card: ModelCard, path: PathLike, *, overwr
 
 
 def load_checkpoint(path: PathLike, *, device: str | torch.device = "cpu",
-                    architectures=None) -> tuple[nn.Module, ModelCard]:
+                    architectures=None, card: ModelCard | None = None) -> tuple[nn.Module, ModelCard]:
     """Verify, rebuild and load a checkpoint; returns ``(model in eval mode on device, card)``.
 
     ``path``: the ``.json`` card, the ``.safetensors`` weights or their common
@@ -599,7 +599,8 @@ def load_checkpoint(path: PathLike, *, device: str | torch.device = "cpu",
     with safetensors (no pickle) and load them strictly.
 
     For fast CPU inference pass the model to
-    :func:`heatmap_landmarks.models.prepare_for_inference`.
+    :func:`heatmap_landmarks.models.prepare_for_inference`. ``card``: the card at ``path``
+    already read with :func:`load_card` (it is then not read and checked a second time).
 
     Raises:
         CheckpointError: missing files, sha256 mismatch, unknown architecture,
@@ -607,7 +608,7 @@ def load_checkpoint(path: PathLike, *, device: str | torch.device = "cpu",
             first mismatching tensors and their shapes).
     """
     card_path, _ = _resolve(path)
-    card = load_card(card_path)
+    card = load_card(card_path) if card is None else card
     if Path(path).suffix == ".safetensors":
         weights_path = Path(path)
     elif card.weights_file:

@@ -25,12 +25,6 @@ from typing import IO, Iterator, Mapping
 from .errors import InputError, PathLike, refuse_overwrite
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 @contextlib.contextmanager
 def atomic_path(path: PathLike, *, overwrite: bool = False) -> Iterator[Path]:
     """A temporary path to write ``path``'s content to; it becomes ``path`` only if the block succeeds.
@@ -85,7 +79,9 @@ def atomic_text_file(path: PathLike, *, overwrite: bool = False, newline: str | 
     ...     _ = f.write("hello")
     >>> open(os.path.join(d, "a.txt")).read()
     'hello'
-    >>> oct(os.stat(os.path.join(d, "a.txt")).st_mode & 0o777) == oct(0o666 & ~_umask())
+    >>> with open(os.path.join(d, "plain.txt"), "w") as f:
+    ...     pass
+    >>> os.stat(os.path.join(d, "a.txt")).st_mode == os.stat(os.path.join(d, "plain.txt")).st_mode  # as open() makes
     True
     """
     with atomic_path(path, overwrite=overwrite) as tmp:

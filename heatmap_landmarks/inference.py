@@ -106,14 +106,14 @@ class Predictor:
         if batch_size < 1:
             raise InputError(None, f"batch size must be >= 1, got {batch_size}")
         self.weights_path = resolve_weights(weights)
-        load_card(self.weights_path)  # a bad or unreadable card fails here, in one line, before torch is imported
+        card = load_card(self.weights_path)  # a bad or unreadable card fails here, in one line, before torch
         with phase("imports"):
             import torch
 
             from .models.common import prepare_for_inference
         self.device = select_device(device)
         with phase("model load"):
-            self.model, self.card = load_checkpoint(self.weights_path, device=str(self.device))
+            self.model, self.card = load_checkpoint(self.weights_path, device=str(self.device), card=card)
         if self.task_name is not None and self.card.task != self.task_name:
             raise InputError(self.weights_path, f"is a '{self.card.task}' model, not a {self.task_label or self.task_name} model")
         self.model.eval()

@@ -114,8 +114,11 @@ class CardiacDecoder:
             if self.rvi_pair_confidence and len(rvi) == 2:
                 pts = decide_pair(pts, conf, rvi, float(self.rvi_pair_confidence))
             return pts, conf
-        blobs, conf = self.blobs(heatmap)
-        return assign_identities(blobs, conf, names, rule=self.view or "auto")
+        return self.name_blobs(*self.blobs(heatmap))
+
+    def name_blobs(self, blobs, confidence) -> tuple[np.ndarray, np.ndarray]:
+        """Single-heatmap mode: the unnamed :meth:`blobs` of one frame named by anatomy -> ``(L, 2)``, ``(L,)``."""
+        return assign_identities(blobs, confidence, list(self.names), rule=self.view or "auto")
 
     def blobs(self, heatmap) -> tuple[np.ndarray, np.ndarray]:
         """Unnamed blobs of a single-channel ``(1, h, w)`` or ``(h, w)`` heatmap: ``(M, 2)``, ``(M,)``."""

@@ -117,9 +117,11 @@ class CardiacPredictor(Predictor):
             out = self.forward_averaged(net[start:stop, None])
             with phase("decode"):
                 for b, hm in enumerate(out):
-                    grid_points[start + b], conf[start + b] = self.decoder.decode(hm)
-                    if single:
+                    if single:  # the blobs are kept: frames with too few are named by a neighbour below
                         blobs[start + b] = self.decoder.blobs(hm)
+                        grid_points[start + b], conf[start + b] = self.decoder.name_blobs(*blobs[start + b])
+                    else:
+                        grid_points[start + b], conf[start + b] = self.decoder.decode(hm)
                     if heatmaps is not None:
                         heatmaps[start + b] = transform.heatmap_to_original(hm.max(axis=0))
             if progress is not None:

@@ -13,7 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import HeatmapLandmarksError, InputError, refuse_overwrite
+from ..fileutil import atomic_text_file
 from ..inference import DEVICES
 from ..timing import phase
 
@@ -298,9 +299,6 @@ def run_batch(inputs: list, out, run_one, *, stem_of, which=None, overwrite: boo
     Returns:
         the exit status: 0 when every input succeeded, :data:`EXIT_BAD_INPUT` otherwise.
     """
-    from ..errors import HeatmapLandmarksError, refuse_overwrite
-    from ..fileutil import atomic_text_file
-
     stream = stream or sys.stderr
     out = Path(out)
     summary_path = out / summary_name(which)
