@@ -126,6 +126,36 @@ def test_generator_loss_terms_and_ablations():
         L.generator_loss(fake, pred, gt, regression="l1")
 
 
+def test_false_peak_loss_sees_only_the_highest_pixel_away_from_landmarks():
+    gt = torch.zeros(2, 2, 16, 16)
+    gt[0, 0] = _blob(size=16, centre=(8, 8))[0, 0]          # map (0, 0) has a landmark; the other three are empty
+    pred = torch.zeros(2, 2, 16, 16, requires_grad=True)
+    with torch.no_grad():
+        pred[0, 0, 8, 8] = 0.9      # on the landmark: not false
+        pred[0, 0, 1, 1] = 0.3      # a second blob far from it: false
+        pred[0, 1, 4, 4] = 0.5      # an empty map firing: false
+        pred[1, 0, 2, 2] = -0.7     # negative values are no peak
+        pred[1, 1, 3, 3] = 0.1
+        pred[1, 1, 5, 5] = 0.2
+    loss = L.false_peak_loss(pred, gt)
+    assert float(loss) == pytest.approx((0.3 ** 2 + 0.5 ** 2 + 0.0 + 0.2 ** 2) / 4)
+    loss.backward()
+    grad = pred.grad
+    assert torch.count_nonzero(grad) == 3                    # only each map's arg-max away from the landmark
+    assert float(grad[0, 0, 8, 8]) == 0.0 and float(grad[1, 1, 3, 3]) == 0.0
+    assert float(grad[0, 1, 4, 4]) == pytest.approx(2 * 0.5 / 4)
+    with pytest.raises(ValueError, match="shapes differ"):
+        L.false_peak_loss(pred[:, :1], gt)
+    with pytest.raises(ValueError, match="B, C, H, W"):
+        L.false_peak_loss(pred[0], gt[0])
+    # as a generator term: added with its weight, logged as its own part, and off by default
+    fake = t(0.5, 1.5)
+    off = L.generator_loss(fake, pred.detach(), gt, beta=10.0)
+    on = L.generator_loss(fake, pred.detach(), gt, beta=10.0, false_peak_weight=3.0)
+    assert "false_peak" not in off.parts and on.parts["false_peak"] == pytest.approx(float(loss))
+    assert float(on.total) == pytest.approx(float(off.total) + 3.0 * float(loss), rel=1e-6)
+
+
 def test_discriminator_loss_is_sdl_plus_fpl_and_fpl_gives_no_gradient():
     torch.manual_seed(0)
     disc = nn.Conv2d(2, 1, 4, stride=4)

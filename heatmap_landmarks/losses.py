@@ -9,6 +9,9 @@ Heatmap regression and GAN terms of the cardiac landmark GAN (Kanakatte et al.):
 * ``FPL  = alpha * MSE(P1, P2) + MAE(P1, P2)`` on the square patch around the
   ground-truth foreground                         :func:`foreground_pixel_loss`
 * ``MDL  = SDL + FPL``                            :func:`discriminator_loss`
+* ``FP   = mean_(b,c) max(0, max_{y < tau} G(x))^2``, the highest prediction
+  away from every target blob                     :func:`false_peak_loss`
+  (our addition, not the paper's; see there)
 
 About FPL and gradients: in the paper FPL is part of the discriminator's loss,
 but FPL depends only on the ground truth and the generator's output, never on
@@ -190,6 +193,40 @@ def foreground_pixel_loss(gt: torch.Tensor, pred: torch.Tensor, alpha: float = 1
 
 
 # -- combined GAN losses ------------------------------------------------------------
+def false_peak_loss(pred: torch.Tensor, gt: torch.Tensor, below: float = 0.05) -> torch.Tensor:
+    """Mean over maps of the squared highest prediction where the target is below ``below``.
+
+    Args:
+        pred, gt: heatmaps ``(B, C, H, W)``, targets in [0, 1] with peak 1 at a landmark.
+        below: target level under which a pixel counts as away from every landmark
+            (0.05 is about 2.4 sigma from a Gaussian's peak).
+
+    Returns:
+        A scalar: ``mean_(b,c) relu(max_{gt < below} pred)^2`` (a map with no pixel below the
+        level adds 0).
+
+    Why: decoding keeps a blob when its peak clears a confidence level, so the one pixel that
+    matters on a slice *without* a landmark (an apical slice with no LV cavity, a basal slice
+    whose RV does not touch the LV) is the highest one, and the per-pixel regression, which
+    averages that pixel with 65,000 quiet ones, barely sees it. The same term on a map *with* a
+    landmark pushes down the highest false blob elsewhere, the source of the far outliers. Its
+    gradient reaches only the arg-max pixel of each map: a hard-negative term, not a smoothing one.
+
+    >>> gt = torch.zeros(1, 1, 4, 4); pred = torch.zeros(1, 1, 4, 4); pred[0, 0, 1, 2] = 0.5
+    >>> float(false_peak_loss(pred, gt))
+    0.25
+    >>> gt[0, 0, 1, 2] = 1.0   # the same peak, now on the landmark: not false
+    >>> float(false_peak_loss(pred, gt))
+    0.0
+    """
+    _same_shape(pred, gt, "false_peak_loss")
+    if pred.ndim != 4:
+        raise ValueError(f"false_peak_loss: expected (B, C, H, W), got shape {tuple(pred.shape)}")
+    away = gt.detach() < below
+    peak = torch.where(away, pred, torch.zeros_like(pred)).flatten(2).amax(-1).clamp_min(0.0)
+    return (peak ** 2).mean()
+
+
 def generator_loss(
     fake_logits: torch.Tensor | None,
     pred: torch.Tensor,
@@ -204,8 +241,10 @@ def generator_loss(
     fpl_threshold: float = 0.1,
     fpl_margin: int = 4,
     foreground_weight: float = 0.0,
+    false_peak_weight: float = 0.0,
+    false_peak_below: float = 0.05,
 ) -> LossTerms:
-    """``G_L = A_L + beta * Huber_delta(pred, gt) [+ fpl_weight * FPL(gt, pred)]``.
+    """``G_L = A_L + beta * Huber_delta(pred, gt) [+ fpl_weight * FPL(gt, pred)] [+ false_peak_weight * FP]``.
 
     Args:
         fake_logits: discriminator output on ``(image, pred)``, e.g. ``(B, 1, 4, 4)``
@@ -221,9 +260,11 @@ def generator_loss(
             (0: the plain mean). A landmark covers ~0.1 % of a 256x256 map, so
             an unweighted mean is minimised early by predicting zeros; the
             weight puts the foreground back in balance (what FPL aims at too).
+        false_peak_weight, false_peak_below: weight and level of :func:`false_peak_loss` (0: off).
 
     Returns:
-        :class:`LossTerms` with parts ``adversarial``, ``regression``, ``fpl`` (when used), ``total``.
+        :class:`LossTerms` with parts ``adversarial``, ``regression``, ``fpl`` and
+        ``false_peak`` (when used), ``total``.
     """
     weight = 1.0 + foreground_weight * gt.detach() if foreground_weight else None
     if regression == "huber":
@@ -244,6 +285,10 @@ def generator_loss(
         fpl = foreground_pixel_loss(gt, pred, alpha, threshold=fpl_threshold, margin=fpl_margin)
         total = total + fpl_weight * fpl
         parts["fpl"] = float(fpl.detach())
+    if false_peak_weight:
+        fp = false_peak_loss(pred, gt, false_peak_below)
+        total = total + false_peak_weight * fp
+        parts["false_peak"] = float(fp.detach())
     parts["total"] = float(total.detach())
     return LossTerms(total, parts)
 

@@ -235,6 +235,9 @@ class LossConfig:
             precision. Decoding is relative to each blob's peak, so inference is unaffected.
         adversarial_warmup_steps: for the first N steps G learns from recon + FPL only and D is
             not trained (a GAN warm-up: D judges blobs only once G produces some).
+        false_peak_weight, false_peak_below: :func:`heatmap_landmarks.losses.false_peak_loss`, the
+            squared highest prediction away from every target blob (0 = off; our addition for
+            slices without a landmark and for far outliers, not part of the paper).
     """
 
     adversarial: bool = True
@@ -250,12 +253,16 @@ class LossConfig:
     sigma2_anneal_steps: int = 0
     adversarial_warmup_steps: int = 0
     foreground_weight: float = 0.0
+    false_peak_weight: float = 0.0
+    false_peak_below: float = 0.05
 
     def __post_init__(self) -> None:
         check(self.sigma2_start == 0 or self.sigma2_start >= 1, "sigma2_start", "must be 0 (off) or >= 1 px^2")
         check(self.sigma2_anneal_steps >= 0, "sigma2_anneal_steps", "must be >= 0")
         check(self.adversarial_warmup_steps >= 0, "adversarial_warmup_steps", "must be >= 0")
         check(self.foreground_weight >= 0, "foreground_weight", "must be >= 0")
+        check(self.false_peak_weight >= 0, "false_peak_weight", "must be >= 0")
+        check(0 < self.false_peak_below <= 1, "false_peak_below", "must be in (0, 1]")
         check(self.recon_loss in ("huber", "mse"), "recon_loss", f"must be huber or mse, got {self.recon_loss!r}")
         check(self.huber_delta > 0, "huber_delta", "must be > 0")
         check(self.beta >= 0 and self.fpl_weight >= 0 and self.alpha >= 0, "beta",

@@ -317,12 +317,14 @@ class Trainer:
             gl = generator_loss(fake_g.float(), pred, y, lc.beta, lc.huber_delta, adversarial=True,
                                 regression=lc.recon_loss, fpl_weight=fpl_weight, alpha=lc.alpha,
                                 fpl_threshold=lc.fpl_threshold, fpl_margin=lc.fpl_margin,
-                                foreground_weight=lc.foreground_weight)
+                                foreground_weight=lc.foreground_weight,
+                                false_peak_weight=lc.false_peak_weight, false_peak_below=lc.false_peak_below)
         else:
             gl = generator_loss(None, pred, y, lc.beta, lc.huber_delta, adversarial=False,
                                 regression=lc.recon_loss, fpl_weight=fpl_weight, alpha=lc.alpha,
                                 fpl_threshold=lc.fpl_threshold, fpl_margin=lc.fpl_margin,
-                                foreground_weight=lc.foreground_weight)
+                                foreground_weight=lc.foreground_weight,
+                                false_peak_weight=lc.false_peak_weight, false_peak_below=lc.false_peak_below)
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler_g.scale(gl.total).backward()
         if cfg.optim.grad_clip:
@@ -409,7 +411,9 @@ class Trainer:
                              f"{self.init_card.training_data} | Fine-tuning: {training_data}")
         notes = (f"Kanakatte et al. cardiac landmark GAN reproduction; config '{cfg.name}'; "
                  f"losses: adversarial={cfg.loss.adversarial}, recon={cfg.loss.recon_loss}, fpl={cfg.loss.fpl} "
-                 f"(generator-side weight {cfg.loss.fpl_weight if cfg.loss.fpl else 0}); "
+                 f"(generator-side weight {cfg.loss.fpl_weight if cfg.loss.fpl else 0})"
+                 + (f", false-peak weight {cfg.loss.false_peak_weight} (target < {cfg.loss.false_peak_below})"
+                    if cfg.loss.false_peak_weight else "") + "; "
                  f"{count_parameters(g)} parameters, {flops / 1e9:.3f} GFLOP per 256x256 frame. "
                  "Decoder settings chosen on validation seeds.")
         return ModelCard(
