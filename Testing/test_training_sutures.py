@@ -22,7 +22,8 @@ from training.cyclegan import translate as translate_folder
 from training.sutures import evaluate as evaluate_sutures
 from training.sutures.augment import augment, crop, hflip, inside_frame, rotate, vflip
 from training.sutures.config import SutureAugmentConfig as AugmentConfig
-from training.sutures.data import AdaptorSource, PhantomSource, SutureTrainDataset, export_phantom_adaptor
+from training.sutures.data import (AdaptorSource, PhantomSource, SutureTrainDataset, UnlabelledSource,
+                                   export_phantom_adaptor, source_from_spec)
 from training.cyclegan.config import CycleGANConfig
 from training.cyclegan.train import train as train_cyclegan
 from training.sutures.config import SutureTrainConfig
@@ -201,6 +202,43 @@ def test_cyclegan_one_step_has_finite_losses(generator_card):
     model, card = translate_folder.load_generator(generator_card / "G_sim2intraop.json")
     assert card.architecture == "ResnetGenerator"
     assert card.metrics["translation"] == {"source_domain": "sim", "target_domain": "intraop"}
+
+
+def _unlabelled_tree(root):
+    rng = np.random.default_rng(3)
+    for rel in ("op/video/images/000000.png", "op/video/images/000001.png"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / rel), rng.integers(0, 255, (40, 56, 3), dtype=np.uint8))
+    return ["op/video/images/000000.png", "op/video/images/000001.png"]
+
+
+def test_unlabelled_frames_are_a_cyclegan_domain_and_nothing_else(tmp_path):
+    frames = _unlabelled_tree(tmp_path / "real")
+    spec = {"kind": "unlabelled", "root": str(tmp_path / "real"), "frames": frames}
+    src = source_from_spec(spec, allow_unlabelled=True)
+    assert isinstance(src, UnlabelledSource) and len(src) == 2 and src.groups() == ["op", "op"]
+    frame = src[1]
+    assert frame.image.shape == (40, 56, 3) and frame.image.dtype == np.float32 and frame.points.shape == (0, 2)
+    assert (frame.group, frame.video, frame.name) == ("op", "video", "000001.png")
+    with pytest.raises(InputError, match="only be a CycleGAN domain"):
+        source_from_spec(spec)  # a detector's training or validation set
+    with pytest.raises(InputError, match="000009.png: does not exist"):
+        source_from_spec({**spec, "frames": ["op/video/images/000009.png"]}, allow_unlabelled=True)
+    with pytest.raises(InputError, match="non-empty list"):
+        source_from_spec({**spec, "frames": "op/video/images/000000.png"}, allow_unlabelled=True)
+    with pytest.raises(InputError, match="unknown key"):
+        source_from_spec({**spec, "points": []}, allow_unlabelled=True)
+    # one real CycleGAN step with the unlabelled frames as the target domain
+    cfg = CycleGANConfig.from_dict({
+        "out_dir": str(tmp_path / "run"), "threads": 1, "domain_a": "phantom", "domain_b": "real",
+        "source_a": _phantom("0:2"), "source_b": spec,
+        "generator": {"ngf": 4, "n_blocks": 1}, "disc_base_width": 4, "crop": [32, 48],
+        "max_steps": 1, "log_every": 1, "checkpoint_every": 1, "stats_frames": 1,
+    })
+    train_cyclegan(cfg, quiet=True)
+    rows = [json.loads(line) for line in open(tmp_path / "run" / "log.jsonl")]
+    assert len(rows) == 1 and all(math.isfinite(rows[0][k]) for k in ("g_adv", "cycle", "identity"))
+    assert (tmp_path / "run" / "G_phantom2real.json").is_file()
 
 
 def test_translate_folder_keeps_size_and_refuses_overwrite(generator_card, tmp_path):

@@ -209,7 +209,8 @@ def train(cfg: CycleGANConfig, *, resume: str | None = None, overwrite: bool = F
 
 def _train(cfg: CycleGANConfig, ctx, out: Path, log, resume, quiet) -> dict:
     seed_everything(cfg.seed + ctx.rank)
-    src_a, src_b = source_from_spec(cfg.source_a), source_from_spec(cfg.source_b)
+    src_a, src_b = (source_from_spec(cfg.source_a, allow_unlabelled=True),
+                    source_from_spec(cfg.source_b, allow_unlabelled=True))
     log.info("domain %s: %s (%d frames); domain %s: %s (%d frames)", cfg.domain_a, src_a.name, len(src_a),
              cfg.domain_b, src_b.name, len(src_b))
     gen_cfg = ResnetGeneratorConfig.from_dict(cfg.generator)
@@ -348,7 +349,10 @@ def _finish(cfg, ctx, out, log, src_a, src_b, g_ab, g_ba, step, minutes, g_param
         "frames": n,
     }
     log.info("colour gap to target domain (L1 of RGB mean/std): %s", stats["colour_gap_to_target"])
-    rows = [np.concatenate([a, ab, b, ba], axis=1) for a, ab, b, ba in
+    def tile(img: np.ndarray, shape: tuple) -> np.ndarray:  # the two domains' frames may differ in size
+        return img if img.shape[:2] == shape else cv2.resize(img, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+
+    rows = [np.concatenate([tile(x, a.shape[:2]) for x in (a, ab, b, ba)], axis=1) for a, ab, b, ba in
             list(zip(frames_a, trans_ab, frames_b, trans_ba))[:4]]
     if rows:
         write_frame_png(str(out / "samples.png"), np.concatenate(rows, axis=0), overwrite=True)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import cv2
@@ -48,6 +49,7 @@ from heatmap_landmarks.adaptor_json import write_point_labels
 from heatmap_landmarks.errors import InputError, refuse_overwrite
 from heatmap_landmarks.fileutil import atomic_path
 from heatmap_landmarks.heatmaps import encode_heatmap
+from heatmap_landmarks.io import read_colour_frame
 from heatmap_landmarks.phantoms.endoscopic import make_suture_frame
 from heatmap_landmarks.phantoms.endoscopic_v2 import make_suture_frame_v2
 from heatmap_landmarks.preprocess import IMAGENET_MEAN, IMAGENET_STD, pad_to_multiple, prepare_suture_frame
@@ -68,6 +70,7 @@ __all__ = [
     "PhantomSource",
     "RepeatSource",
     "SutureTrainDataset",
+    "UnlabelledSource",
     "export_phantom_adaptor",
     "seed_group",
     "source_from_spec",
@@ -262,6 +265,50 @@ class AdaptorSource:
         return frame
 
 
+class UnlabelledSource:
+    """Colour frames without suture labels, for an unpaired domain (a CycleGAN target), never for a detector.
+
+    ``frames`` are image paths relative to ``root``. Every frame comes back with no points
+    (``(0, 2)``), so a detector trained on it would learn that the frame holds no suture: only
+    :func:`source_from_spec` with ``allow_unlabelled=True`` (the CycleGAN trainer) builds one.
+    Group and video are the path's first and second folder, as in the AdaptOR tree.
+    """
+
+    labelled = False
+
+    def __init__(self, root, frames: Sequence[str], *, cache: bool = True):
+        self.root = os.fspath(root)
+        if (isinstance(frames, (str, bytes)) or not isinstance(frames, Sequence) or not frames
+                or not all(isinstance(f, str) and f for f in frames)):
+            raise InputError(self.root, f"'frames' must be a non-empty list of image paths, got {frames!r}")
+        self.paths = [os.path.join(self.root, f) for f in frames]
+        for path in self.paths:
+            if not os.path.isfile(path):
+                raise InputError(path, "does not exist (an unlabelled source frame)")
+        self.rel = list(frames)
+        self.cache = cache
+        self._cache: dict[int, np.ndarray] = {}
+        self.name = f"unlabelled frames of {self.root} ({len(self.paths)})"
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def groups(self) -> list[str]:
+        return [Path(r).parts[0] if len(Path(r).parts) > 1 else "unlabelled" for r in self.rel]
+
+    def __getitem__(self, index: int) -> Frame:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        image = self._cache.get(index)
+        if image is None:
+            image = read_colour_frame(self.paths[index])
+            if self.cache:
+                self._cache[index] = image
+        parts = Path(self.rel[index]).parts
+        return Frame(image.copy(), np.zeros((0, 2), np.float32), self.groups()[index],
+                     parts[1] if len(parts) > 2 else "unlabelled", parts[-1])
+
+
 class RepeatSource:
     """A source with every frame listed ``repeat`` times in a row (frame ``i`` is ``source[i // repeat]``).
 
@@ -289,11 +336,13 @@ class RepeatSource:
         return self.source[index // self.repeat]
 
 
-def source_from_spec(spec: dict):
+def source_from_spec(spec: dict, *, allow_unlabelled: bool = False):
     """Build a source from a config dict.
 
-    ``{"kind": "phantom", "domain": "intraop", "seeds": "0:400", "randomisation": "train"}`` or
-    ``{"kind": "adaptor", "root": "...", "ops": ["op01"]}`` (``ops`` optional).
+    ``{"kind": "phantom", "domain": "intraop", "seeds": "0:400", "randomisation": "train"}``,
+    ``{"kind": "adaptor", "root": "...", "ops": ["op01"]}`` (``ops`` optional), or, only with
+    ``allow_unlabelled`` (an unpaired CycleGAN domain), ``{"kind": "unlabelled", "root": "...",
+    "frames": ["intraop/video/images/000000.png", ...]}`` (:class:`UnlabelledSource`).
     Optional keys: phantom ``size`` ``[H, W]``, ``group_size``, ``cache``, ``max_sutures``,
     ``version`` (1 or 2); adaptor ``cache``, ``strict``, ``frames`` (``"<op>/<video>/<name>"``
     list); any kind ``repeat`` (list each frame that many times, see :class:`RepeatSource`).
@@ -317,6 +366,16 @@ def source_from_spec(spec: dict):
         if unknown or "root" not in spec:
             raise InputError(None, f"adaptor source: needs 'root'; unknown key(s) {unknown}; allowed {sorted(allowed)}")
         source = AdaptorSource(spec.pop("root"), **spec)
+    elif kind == "unlabelled":
+        if not allow_unlabelled:
+            raise InputError(None, "an 'unlabelled' source has no suture points and would teach a detector that "
+                                   "frames hold none; it can only be a CycleGAN domain")
+        allowed = {"root", "frames", "cache"}
+        unknown = sorted(set(spec) - allowed)
+        if unknown or "root" not in spec or "frames" not in spec:
+            raise InputError(None, f"unlabelled source: needs 'root' and 'frames'; unknown key(s) {unknown}; "
+                                   f"allowed {sorted(allowed)}")
+        source = UnlabelledSource(spec.pop("root"), spec.pop("frames"), **spec)
     else:
         raise InputError(None, f"unknown data source kind {kind!r}; use 'phantom' or 'adaptor'")
     return source if repeat is None else RepeatSource(source, repeat)
