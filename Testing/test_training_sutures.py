@@ -220,6 +220,9 @@ def test_unlabelled_frames_are_a_cyclegan_domain_and_nothing_else(tmp_path):
     frame = src[1]
     assert frame.image.shape == (40, 56, 3) and frame.image.dtype == np.float32 and frame.points.shape == (0, 2)
     assert (frame.group, frame.video, frame.name) == ("op", "video", "000001.png")
+    assert source_from_spec({**spec, "size": [20, 28]}, allow_unlabelled=True)[0].image.shape == (20, 28, 3)
+    with pytest.raises(InputError, match="'size' must be"):
+        source_from_spec({**spec, "size": [20]}, allow_unlabelled=True)
     with pytest.raises(InputError, match="only be a CycleGAN domain"):
         source_from_spec(spec)  # a detector's training or validation set
     with pytest.raises(InputError, match="000009.png: does not exist"):

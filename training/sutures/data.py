@@ -271,13 +271,20 @@ class UnlabelledSource:
     ``frames`` are image paths relative to ``root``. Every frame comes back with no points
     (``(0, 2)``), so a detector trained on it would learn that the frame holds no suture: only
     :func:`source_from_spec` with ``allow_unlabelled=True`` (the CycleGAN trainer) builds one.
-    Group and video are the path's first and second folder, as in the AdaptOR tree.
+    Group and video are the path's first and second folder, as in the AdaptOR tree. ``size``
+    ``(H, W)``: resize every frame to it (area interpolation), so that frames saved at another
+    resolution show structures at the scale of the other domain; None keeps each as stored.
     """
 
     labelled = False
 
-    def __init__(self, root, frames: Sequence[str], *, cache: bool = True):
+    def __init__(self, root, frames: Sequence[str], *, cache: bool = True, size: Sequence[int] | None = None):
         self.root = os.fspath(root)
+        if size is not None and (isinstance(size, (str, bytes)) or len(size) != 2
+                                 or not all(isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= 8192
+                                            for v in size)):
+            raise InputError(self.root, f"'size' must be [height, width], integers from 8 to 8192, got {size!r}")
+        self.size = None if size is None else (int(size[0]), int(size[1]))
         if (isinstance(frames, (str, bytes)) or not isinstance(frames, Sequence) or not frames
                 or not all(isinstance(f, str) and f for f in frames)):
             raise InputError(self.root, f"'frames' must be a non-empty list of image paths, got {frames!r}")
@@ -302,6 +309,8 @@ class UnlabelledSource:
         image = self._cache.get(index)
         if image is None:
             image = read_colour_frame(self.paths[index])
+            if self.size is not None and image.shape[:2] != self.size:
+                image = cv2.resize(image, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
             if self.cache:
                 self._cache[index] = image
         parts = Path(self.rel[index]).parts
@@ -370,7 +379,7 @@ def source_from_spec(spec: dict, *, allow_unlabelled: bool = False):
         if not allow_unlabelled:
             raise InputError(None, "an 'unlabelled' source has no suture points and would teach a detector that "
                                    "frames hold none; it can only be a CycleGAN domain")
-        allowed = {"root", "frames", "cache"}
+        allowed = {"root", "frames", "cache", "size"}
         unknown = sorted(set(spec) - allowed)
         if unknown or "root" not in spec or "frames" not in spec:
             raise InputError(None, f"unlabelled source: needs 'root' and 'frames'; unknown key(s) {unknown}; "
