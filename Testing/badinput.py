@@ -148,6 +148,20 @@ def newline_name(d: Path) -> Path:
     return cut(volume(d / "two\nlines.nii"), 0.5)
 
 
+def truncated_video(path: Path, n: int = 60, shape=(37, 61)) -> Path:
+    """An MJPG AVI of ``n`` spot frames (heatmap_landmarks.testing) cut in the middle: its header still declares
+    ``n`` frames."""
+    import cv2
+
+    from heatmap_landmarks.testing import draw_spot_frame
+
+    writer = cv2.VideoWriter(os.fspath(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (shape[1], shape[0]))
+    for i in range(n):
+        writer.write(cv2.cvtColor(draw_spot_frame(shape, [[10 + i % 40, 12]], dtype=np.uint8), cv2.COLOR_RGB2BGR))
+    writer.release()
+    return cut(path, 0.5)
+
+
 def bad_name(folder: Path, suffix: str) -> str:
     """``folder/scan\\xff\\xfe<suffix>``: a path whose last name is not valid UTF-8 (as ``str``, surrogate-escaped)."""
     return os.fsdecode(os.fsencode(folder) + b"/" + BAD + suffix.encode())
