@@ -378,6 +378,10 @@ class _LibraryOutput:
         return False
 
 
+#: The public name, for the other readers of the package (:mod:`heatmap_landmarks.video`: FFmpeg's messages).
+LibraryOutput = _LibraryOutput
+
+
 _POINTER = re.compile(r"\b\w+\(0x[0-9a-fA-F]+\):\s*")
 
 
