@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import SimpleITK as sitk
 
@@ -151,8 +152,6 @@ def newline_name(d: Path) -> Path:
 def truncated_video(path: Path, n: int = 60, shape=(37, 61)) -> Path:
     """An MJPG AVI of ``n`` spot frames (heatmap_landmarks.testing) cut in the middle: its header still declares
     ``n`` frames."""
-    import cv2
-
     from heatmap_landmarks.testing import draw_spot_frame
 
     writer = cv2.VideoWriter(os.fspath(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (shape[1], shape[0]))
@@ -165,6 +164,24 @@ def truncated_video(path: Path, n: int = 60, shape=(37, 61)) -> Path:
 def bad_name(folder: Path, suffix: str) -> str:
     """``folder/scan\\xff\\xfe<suffix>``: a path whose last name is not valid UTF-8 (as ``str``, surrogate-escaped)."""
     return os.fsdecode(os.fsencode(folder) + b"/" + BAD + suffix.encode())
+
+
+# --------------------------------------------------------------------------- label maps (from-segmentation)
+def sax_label_slices(n: int = 2) -> np.ndarray:
+    """``(n, 64, 64)`` uint8: RV 1 (left), myocardium 2, LV cavity 3 (centre (40, 32) px)."""
+    lab = np.zeros((n, 64, 64), np.uint8)
+    for z in range(n):
+        cv2.circle(lab[z], (40, 32), 12, 2, -1)
+        cv2.circle(lab[z], (40, 32), 8, 3, -1)
+        cv2.ellipse(lab[z], (22, 32), (8, 14), 0, 0, 360, 1, -1)
+    return lab
+
+
+def write_label_nifti(path, spacing=(1.0, 1.0, 8.0)) -> Path:
+    write_image(path, sax_label_slices(), Geometry(spacing=spacing, origin=(0.0, 0.0, 0.0), direction=np.eye(3)),
+                kind="3d")
+    return Path(path)
+
 
 
 # --------------------------------------------------------------------------- running a command and checking it
