@@ -12,7 +12,6 @@ the row instead of the whole test session.
 """
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import struct
@@ -24,6 +23,10 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from badinput import BAD, bad_name as _bad, cut as _cut, dicom as _dicom, newline_name as _newline_name
+from badinput import nifti_with as _nifti_with, ramp as _ramp, series_with_truncated_slice as _series_with_truncated_slice
+from badinput import symlink_loop as _symlink_loop, truncated as _truncated, two_component as _two_component
+from badinput import volume as _volume, write_dicom
 from heatmap_landmarks.errors import InputError
 from heatmap_landmarks.geometry import Geometry
 from heatmap_landmarks.io import Image, read_image, read_image_series, read_rgb_frame, write_image
@@ -31,122 +34,9 @@ from heatmap_landmarks.testing import realdata_root
 from heatmap_landmarks.video import FolderFrames, open_frames
 
 REPO = Path(__file__).resolve().parents[1]
-BAD = b"scan\xff\xfe"  # Latin-1 bytes, not UTF-8: what a name copied from an old Windows share looks like
 
 
 # --------------------------------------------------------------------------- writers of broken files
-def _ramp(shape, dtype=np.float32):
-    return (np.arange(int(np.prod(shape))).reshape(shape) % 251 + 1).astype(dtype)
-
-
-def _volume(path: Path, array=None) -> Path:
-    return write_image(path, _ramp((4, 16, 16)) if array is None else array, Geometry(spacing=(0.8, 0.9, 5.0)))
-
-
-def _cut(path: Path, fraction: float) -> Path:
-    data = path.read_bytes()
-    path.write_bytes(data[:int(len(data) * fraction)])
-    return path
-
-
-def _truncated(name: str, fraction: float):
-    def make(d: Path) -> Path:
-        if name.endswith((".png", ".jpg")):
-            path = write_image(d / name, _ramp((1, 64, 64), np.uint8), Geometry())
-        elif name.endswith(".dcm"):
-            path = write_dicom(d / name, _ramp((32, 32), np.int16))
-        else:
-            path = _volume(d / name)
-        return _cut(path, fraction)
-    return make
-
-
-def _nifti_with(value, name="bad.nii"):
-    def make(d: Path) -> Path:
-        a = _ramp((4, 16, 16))
-        if value == "all-nan":
-            a[:] = np.nan
-        else:
-            a[2, 3, 4] = value
-        return write_image(d / name, a, Geometry())
-    return make
-
-
-_LONG_VR = (b"OB", b"OW", b"SQ", b"UN", b"UT")
-
-
-def _element(group: int, elem: int, vr: bytes, value: bytes) -> bytes:
-    if len(value) % 2:
-        value += b"\0" if vr in (b"UI", b"OB") else b" "
-    head = struct.pack("<HH", group, elem) + vr
-    if vr in _LONG_VR:
-        return head + b"\0\0" + struct.pack("<I", len(value)) + value
-    return head + struct.pack("<H", len(value)) + value
-
-
-def write_dicom(path: Path, pixels, *, tags=None, drop=(), pixel_bytes=None, position=(10.0, -20.0, 30.0),
-                instance=1, series="1.2.826.0.1.3680043.8.498.1") -> Path:
-    """An explicit-VR little-endian MR slice written byte by byte, so any tag can be missing or wrong.
-
-    (SimpleITK's DICOM writer always fills PixelSpacing, orientation and position
-    in from the image, so it cannot make the files GDCM silently "repairs".)
-    ``tags``: ``{(group, element): (VR, value)}``; ``drop``: tags to leave out.
-    """
-    pixels = np.asarray(pixels, np.int16)
-    rows, cols = pixels.shape
-    sop = f"1.2.826.0.1.3680043.8.498.7.{instance}"
-    data = {
-        (0x0008, 0x0016): (b"UI", "1.2.840.10008.5.1.4.1.1.4"), (0x0008, 0x0018): (b"UI", sop),
-        (0x0008, 0x0060): (b"CS", "MR"), (0x0010, 0x0020): (b"LO", "PHANTOM"), (0x0018, 0x0050): (b"DS", "5"),
-        (0x0020, 0x000D): (b"UI", "1.2.826.0.1.3680043.8.498.99"), (0x0020, 0x000E): (b"UI", series),
-        (0x0020, 0x0013): (b"IS", str(instance)), (0x0020, 0x0032): (b"DS", "\\".join(f"{v:g}" for v in position)),
-        (0x0020, 0x0037): (b"DS", "1\\0\\0\\0\\1\\0"), (0x0028, 0x0002): (b"US", 1),
-        (0x0028, 0x0004): (b"CS", "MONOCHROME2"), (0x0028, 0x0010): (b"US", rows), (0x0028, 0x0011): (b"US", cols),
-        (0x0028, 0x0030): (b"DS", "0.7\\0.8"), (0x0028, 0x0100): (b"US", 16), (0x0028, 0x0101): (b"US", 16),
-        (0x0028, 0x0102): (b"US", 15), (0x0028, 0x0103): (b"US", 1),
-        (0x7FE0, 0x0010): (b"OW", pixels.astype("<i2").tobytes() if pixel_bytes is None else pixel_bytes),
-    }
-    data.update(tags or {})
-    for tag in drop:
-        data.pop(tag)
-    body = b"".join(_element(g, e, vr, struct.pack("<H", v) if vr == b"US" else
-                             (v if isinstance(v, bytes) else v.encode())) for (g, e), (vr, v) in sorted(data.items()))
-    meta = (_element(2, 1, b"OB", b"\0\1") + _element(2, 2, b"UI", b"1.2.840.10008.5.1.4.1.1.4")
-            + _element(2, 3, b"UI", sop.encode()) + _element(2, 0x10, b"UI", b"1.2.840.10008.1.2.1")
-            + _element(2, 0x12, b"UI", b"1.2.826.0.1.3680043.8.498.1"))
-    path.write_bytes(b"\0" * 128 + b"DICM" + _element(2, 0, b"UL", struct.pack("<I", len(meta))) + meta + body)
-    return path
-
-
-def _dicom(name="IM-1.dcm", **kwargs):
-    return lambda d: write_dicom(d / name, _ramp((6, 8), np.int16), **kwargs)
-
-
-def _series_with_truncated_slice(d: Path) -> Path:
-    folder = d / "series"
-    folder.mkdir()
-    for k in range(5):
-        write_dicom(folder / f"IM-{k}.dcm", _ramp((32, 32), np.int16), position=(0, 0, 5.0 * k), instance=k + 1)
-    _cut(folder / "IM-2.dcm", 0.6)
-    return folder
-
-
-def _two_component(constant: bool):
-    def make(d: Path) -> Path:
-        a = np.ones((4, 5, 2), np.float32)
-        if not constant:
-            a[..., 1] = np.arange(20, dtype=np.float32).reshape(4, 5)
-        sitk.WriteImage(sitk.GetImageFromArray(a, isVector=True), str(d / "flow.nii.gz"))
-        return d / "flow.nii.gz"
-    return make
-
-
-def _symlink_loop(d: Path) -> Path:
-    os.symlink(d / "loop-b.nii.gz", d / "loop-a.nii.gz")
-    os.symlink(d / "loop-a.nii.gz", d / "loop-b.nii.gz")
-    return d / "loop-a.nii.gz"
-
-
 def _dangling_link(d: Path) -> Path:
     os.symlink(d / "gone.nii.gz", d / "link.nii.gz")
     return d / "link.nii.gz"
@@ -156,10 +46,6 @@ def _mhd_without_data(d: Path) -> Path:
     path = _volume(d / "vol.mhd")
     (d / "vol.raw").unlink()
     return path
-
-
-def _newline_name(d: Path) -> Path:
-    return _cut(_volume(d / "two\nlines.nii"), 0.5)
 
 
 # --------------------------------------------------------------------------- the error table
@@ -364,10 +250,6 @@ def test_library_output_outside_reads_still_reaches_stderr(tmp_path, capfd):
 
 
 # --------------------------------------------------------------------------- names that are not UTF-8
-def _bad(folder: Path, suffix: str) -> str:
-    return os.fsdecode(os.fsencode(folder) + b"/" + BAD + suffix.encode())
-
-
 def _bad_name_cases(d: Path) -> dict:
     """Real files under names that are not UTF-8; returns {case: (call, path)} for the child process."""
     cases = {}

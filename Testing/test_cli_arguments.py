@@ -1,6 +1,7 @@
-"""Command-line arguments: --spacing, --series-uid, --name, --batch-size, assumed-value notes, sutures output names,
-and a closed stdout. Label maps go through ``from-segmentation`` (no model), images through ``cardiac`` with the
-input-copying test model."""
+"""Command-line arguments: --spacing, --series-uid, assumed-value notes, a closed stdout and --timings. Label maps go
+through ``from-segmentation`` (no model), images through ``cardiac`` with the input-copying test model. Refused
+values (--spacing, --name, --batch-size, a name that is not UTF-8, an unknown --series-uid) are rows of the
+per-command tables ``test_bad_input_cli_<command>.py``."""
 from __future__ import annotations
 
 import csv
@@ -17,6 +18,7 @@ import SimpleITK as sitk
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from badinput import sax_label_slices, write_label_nifti  # noqa: E402
 from heatmap_landmarks.testing import blob_frame, blob_points, save_identity_checkpoint  # noqa: E402
 from heatmap_landmarks import cli  # noqa: E402
 from heatmap_landmarks.cli._common import EXIT_BROKEN_PIPE  # noqa: E402
@@ -24,22 +26,6 @@ from heatmap_landmarks.geometry import Geometry  # noqa: E402
 from heatmap_landmarks.io import write_image  # noqa: E402
 
 UID_A, UID_B = "1.2.826.0.1.3680043.8.498.41", "1.2.826.0.1.3680043.8.498.42"
-
-
-def sax_label_slices(n: int = 2) -> np.ndarray:
-    """``(n, 64, 64)`` uint8: RV 1 (left), myocardium 2, LV cavity 3 (centre (40, 32) px)."""
-    lab = np.zeros((n, 64, 64), np.uint8)
-    for z in range(n):
-        cv2.circle(lab[z], (40, 32), 12, 2, -1)
-        cv2.circle(lab[z], (40, 32), 8, 3, -1)
-        cv2.ellipse(lab[z], (22, 32), (8, 14), 0, 0, 360, 1, -1)
-    return lab
-
-
-def write_label_nifti(path, spacing=(1.0, 1.0, 8.0)) -> Path:
-    write_image(path, sax_label_slices(), Geometry(spacing=spacing, origin=(0.0, 0.0, 0.0), direction=np.eye(3)),
-                kind="3d")
-    return Path(path)
 
 
 def write_dicom_series(folder: Path, labels: np.ndarray, uid: str, prefix: str) -> None:
@@ -100,18 +86,6 @@ def test_spacing_scales_points_and_is_noted(tmp_path, capsys):
     assert "replaced by the given" not in out  # printed once, on stderr
 
 
-@pytest.mark.parametrize("values", [["0", "1"], ["1", "-2"], ["nan", "1"], ["1", "inf"], ["x", "1"]])
-def test_bad_spacing_one_line_exit_2(values, tmp_path, capsys):
-    labels = write_label_nifti(tmp_path / "seg.nii.gz")
-    code, _, err = run(["from-segmentation", labels, "--out", tmp_path / "o", "--spacing", *values], capsys)
-    assert code == 2
-    one_line(err, "--spacing", "mm > 0")
-    assert not (tmp_path / "o").exists()
-    code, _, err = run(["cardiac", labels, "--out", tmp_path / "o", "--spacing", *values], capsys)
-    assert code == 2
-    one_line(err, "--spacing")
-
-
 def test_png_without_spacing_gets_a_note_and_spacing_removes_it(tmp_path, capsys):
     """A PNG has no pixel size: the assumed 1 mm is a note on stderr and in the notes file, unless --spacing."""
     cv2.imwrite(str(tmp_path / "seg.png"), sax_label_slices(1)[0])
@@ -161,51 +135,10 @@ def test_series_uid_chooses_the_series(tmp_path, capsys):
     folder.mkdir()
     write_dicom_series(folder, sax_label_slices(2), UID_A, "a")
     write_dicom_series(folder, np.zeros((3, 64, 64), np.uint8), UID_B, "b")
-    code, _, err = run(["from-segmentation", folder, "--out", tmp_path / "o"], capsys)
-    assert code == 2
-    one_line(err, "2 DICOM series", "--series-uid", UID_A, UID_B)
     code, _, err = run(["from-segmentation", folder, "--out", tmp_path / "o", "--series-uid", UID_A], capsys)
     assert code == 0, err
     rows = read_rows(tmp_path / "o" / "dicom_landmarks.csv")
     assert {r["slice"] for r in rows} == {"0", "1"} and {"RVI-1", "RVI-2"} <= {r["label"] for r in rows}
-    code, _, err = run(["cardiac", folder, "--out", tmp_path / "c", "--series-uid", "9.9.9"], capsys)
-    assert code == 2
-    one_line(err, "9.9.9")
-
-
-# --------------------------------------------------------------------------- --name, --batch-size
-@pytest.mark.parametrize("name", ["../x", "a/b", ".", "..", "/tmp/abs", ""])
-@pytest.mark.parametrize("command", ["cardiac", "from-segmentation"])
-def test_name_must_be_plain(name, command, tmp_path, capsys):
-    labels = write_label_nifti(tmp_path / "seg.nii.gz")
-    code, _, err = run([command, labels, "--out", tmp_path / "o", "--name", name], capsys)
-    assert code == 2
-    one_line(err, "--name", "plain file name")
-    assert not (tmp_path / "o").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["seg.nii.gz"]
-
-
-@pytest.mark.parametrize("command", ["cardiac", "sutures", "demo"])
-@pytest.mark.parametrize("value", ["0", "-4", "two"])
-def test_batch_size_must_be_positive(command, value, tmp_path, capsys):
-    code, _, err = run([command, *([tmp_path / "x.png"] if command != "demo" else []), "--out", tmp_path / "o",
-                        "--batch-size", value], capsys)
-    assert code == 2
-    one_line(err, "--batch-size", ">= 1")
-
-
-# --------------------------------------------------------------------------- sutures output names
-def test_sutures_refuses_non_utf8_out_before_opencv(tmp_path):
-    """OpenCV crashes on such names; the command must refuse them (in a subprocess, so a crash cannot kill pytest)."""
-    frame = tmp_path / "frame.png"
-    cv2.imwrite(str(frame), np.full((32, 48, 3), 90, np.uint8))
-    bad = os.path.join(os.fsencode(tmp_path).decode(), os.fsdecode(b"out\xff"))
-    result = subprocess.run([sys.executable, "-c", "import sys; from heatmap_landmarks.cli import main; "
-                             "sys.exit(main(sys.argv[1:]))", "sutures", str(frame), "--out", bad, "--quiet"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONUTF8": "0", "LC_ALL": "C.UTF-8"})
-    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
-    one_line(result.stderr, "not valid UTF-8")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["frame.png"]
 
 
 # --------------------------------------------------------------------------- closed stdout

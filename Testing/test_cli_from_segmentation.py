@@ -316,52 +316,8 @@ def test_lax_cine_mnms2_labels(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------
-# bad inputs and outputs
+# outputs (bad inputs: test_bad_input_cli_from_segmentation.py)
 # ---------------------------------------------------------------------------
-def _case(case: str, tmp_path: Path) -> tuple[list, str, str]:
-    """(argv, fragment of the error, the file the error must name)."""
-    good = write_sitk(tmp_path / "good.nii.gz", sax_stack(), OBLIQUE)
-    if case == "missing":
-        return [tmp_path / "nowhere.nii.gz"], "does not exist", "nowhere.nii.gz"
-    if case == "non_integer":
-        bad = sax_stack().astype(np.float32)
-        bad[1, 5, 7] = 1.5
-        return [write_sitk(tmp_path / "float.nii.gz", bad, OBLIQUE)], "non-integer values", "float.nii.gz"
-    if case == "nan":
-        bad = sax_stack().astype(np.float32)
-        bad[2, 3, 3] = np.nan
-        return [write_image(tmp_path / "nan.mha", bad, OBLIQUE)], "NaN", "nan.mha"  # NIfTI writing drops NaN
-    if case == "absent_value":
-        return [good, "--labels", "1,2,5"], "no voxel has the LV cavity 5 label value", "good.nii.gz"
-    if case == "labels_text":
-        return [good, "--labels", "1,2"], "expected three whole numbers", "--labels"
-    if case == "labels_repeated":
-        return [good, "--labels", "1,1,3"], "three distinct positive integers", "--labels"
-    if case == "other_shape":
-        other = write_sitk(tmp_path / "img.nii.gz", np.zeros((4, 40, 48), np.int16), OBLIQUE)
-        return [good, "--image", other], "another grid", "img.nii.gz"
-    if case == "other_spacing":
-        shifted = Geometry(spacing=(1.3, 1.25, 8.0), origin=OBLIQUE.origin, direction=OBLIQUE.direction)
-        other = write_sitk(tmp_path / "img.nii.gz", np.zeros((4, 48, 48), np.int16), shifted)
-        return [good, "--image", other], "mm apart in the two", "img.nii.gz"
-    if case == "out_is_file":
-        (tmp_path / "o").write_text("x")
-        return [good], "is a file", "o"
-    raise AssertionError(case)
-
-
-@pytest.mark.parametrize("case", ["missing", "non_integer", "nan", "absent_value", "labels_text", "labels_repeated",
-                                  "other_shape", "other_spacing", "out_is_file"])
-def test_bad_input_one_line_exit_2_nothing_written(case, tmp_path, capsys):
-    argv, fragment, named = _case(case, tmp_path)
-    code, stdout, err = run([*argv, "--out", tmp_path / "o"], capsys)
-    assert code == 2
-    assert err.count("\n") == 1 and err.startswith("heatmap-landmarks from-segmentation: error:"), err
-    assert fragment in err and named in err, err
-    assert "Traceback" not in err and stdout == ""
-    assert not (tmp_path / "o").is_dir() or not any((tmp_path / "o").iterdir())
-
-
 def test_refuses_to_overwrite_then_overwrites(tmp_path, capsys):
     path = write_sitk(tmp_path / "seg.nii.gz", sax_stack(), OBLIQUE)
     argv = [path, "--out", tmp_path / "o"]

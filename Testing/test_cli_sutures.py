@@ -2,14 +2,13 @@
 
 The model is :func:`heatmap_landmarks.testing.make_spot_detector` (a real
 ResNeXtUNet checkpoint with hand-set weights: one point per bright red disc),
-so the written coordinates can be checked exactly.
+so the written coordinates can be checked exactly. Bad inputs, races and signals are in
+``test_bad_input_cli_sutures.py``.
 """
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -17,13 +16,13 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from badinput import truncated_video
 from heatmap_landmarks import cli
 from heatmap_landmarks.adaptor_json import read_point_labels, read_submission_json
 from heatmap_landmarks.cli.sutures import default_submission_names, overlay_step
 from heatmap_landmarks.testing import draw_spot_frame, make_spot_detector
 from heatmap_landmarks.video import open_frames
 
-ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (37, 61)
 
 
@@ -132,75 +131,6 @@ def test_refuses_to_overwrite_unless_asked(tmp_path, detector, capsys):
     assert len(read_point_labels(out / "point_labels" / "f.json")[0]) == 2
 
 
-def test_existing_per_frame_results_are_protected_too(tmp_path, detector, capsys):
-    frame = write_frame(tmp_path / "f.png", [[20, 20]])
-    (tmp_path / "out" / "point_labels").mkdir(parents=True)
-    (tmp_path / "out" / "point_labels" / "other.json").write_text("{}")
-    code, _, stderr = run(capsys, frame, "--out", tmp_path / "out", "--weights", detector, "--quiet")
-    assert code == 2 and "point_labels: already holds results" in stderr
-
-
-# --------------------------------------------------------------------------- bad inputs
-def grey_png(d):
-    cv2.imwrite(os.fspath(d / "grey.png"), np.zeros(SHAPE, np.uint8))
-    return d / "grey.png"
-
-
-def transparent_png(d):
-    bgra = np.dstack([np.zeros(SHAPE + (3,), np.uint8), np.full(SHAPE, 255, np.uint8)])
-    bgra[0, 0, 3] = 10
-    cv2.imwrite(os.fspath(d / "rgba.png"), bgra)
-    return d / "rgba.png"
-
-
-def empty_folder(d):
-    (d / "frames").mkdir()
-    return d / "frames"
-
-
-def unreadable_video(d):
-    (d / "clip.mp4").write_bytes(b"this is not a video" * 50)
-    return d / "clip.mp4"
-
-
-def folder_with_bad_second_frame(d):
-    (d / "frames").mkdir()
-    write_frame(d / "frames" / "000000.png", [[20, 20]])
-    cv2.imwrite(os.fspath(d / "frames" / "000001.png"), np.zeros(SHAPE, np.uint8))  # grey: fails mid-run
-    write_frame(d / "frames" / "000002.png", [[20, 20]])
-    return d / "frames"
-
-
-@pytest.mark.parametrize("make, extra, message", [
-    (grey_png, [], "greyscale frame"),
-    (transparent_png, [], "transparency"),
-    (empty_folder, [], "holds no frames"),
-    (unreadable_video, [], "cannot be opened as a video|no frame could be decoded"),
-    (lambda d: d / "missing.png", [], "does not exist"),
-    (folder_with_bad_second_frame, ["--batch-size", "1"], "000001.png: greyscale frame"),
-    (lambda d: write_frame(d / "ok.png", [[9, 9]]), ["--threshold", "2"], "--threshold must be in"),
-    (lambda d: write_frame(d / "ok.png", [[9, 9]]), ["--weights", "/nowhere/model.json"], "weights file not found"),
-    (lambda d: write_frame(d / "ok.png", [[9, 9]]), ["--opening", "100000"], "--opening must be .* from 0 to 255"),
-], ids=["grey", "rgba-transparent", "empty-folder", "unreadable-video", "missing", "bad-frame-mid-run",
-        "threshold", "weights", "opening-huge"])
-def test_bad_input_one_line_nonzero_exit_nothing_written(tmp_path, detector, capsys, make, extra, message):
-    source = make(tmp_path)
-    out = tmp_path / "out"
-    argv = [source, "--out", out, "--quiet"] + (["--weights", detector] if "--weights" not in extra else []) + extra
-    code, stdout, stderr = run(capsys, *argv)
-    assert code == 2 and stdout == ""
-    assert stderr.count("\n") == 1 and stderr.startswith("heatmap-landmarks sutures: error: ")
-    assert __import__("re").search(message, stderr)
-    assert not out.exists() or files_under(out) == []  # no partial results, no staging leftovers
-
-
-def test_real_process_exit_status(tmp_path):
-    grey = grey_png(tmp_path)
-    result = subprocess.run([sys.executable, "-m", "heatmap_landmarks.cli", "sutures", os.fspath(grey), "--out",
-                             os.fspath(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0 and "greyscale frame" in result.stderr
-
-
 # --------------------------------------------------------------------------- helpers
 @pytest.mark.parametrize("layout, expected", [
     ("op03/video07/images", ("op03", "video07")),
@@ -237,95 +167,16 @@ def test_overwrite_over_a_longer_run_leaves_no_stale_files(tmp_path, detector, c
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging folder left
 
 
-def test_two_runs_into_one_folder_do_not_mix(tmp_path, detector):
-    """Two processes at once into one --out: one publishes, the other is refused with one line; nothing mixes."""
-    frames = {}
-    for name, x in (("a", 10), ("b", 40)):
-        folder = tmp_path / name
-        folder.mkdir()
-        for i in range(6):
-            write_frame(folder / f"{i:06d}.png", [[x, 12 + i]])
-        frames[name] = folder
-    out = tmp_path / "out"
-    procs = [subprocess.Popen([sys.executable, "-m", "heatmap_landmarks.cli", "sutures", os.fspath(frames[n]),
-                               "--out", os.fspath(out), "--weights", os.fspath(detector), "--quiet"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT) for n in "ab"]
-    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
-    assert sorted(code for code, _ in results) == [0, 2], results  # without --overwrite the later one is refused
-    refused = next(err for code, err in results if code == 2)
-    assert refused.strip().count("\n") == 0 and ("already exists" in refused or "already holds" in refused)
-    # Whatever was published comes from one run only: every label's x is that run's x.
-    xs = {round(float(p[0])) for f in (out / "point_labels").iterdir() for p in read_point_labels(f)[0]}
-    assert xs in ({10}, {40}), xs
-    submission_x = {round(float(e.points[0][0])) for e in read_submission_json(out / "submission.json")}
-    assert submission_x == xs
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]
-
-
-def test_out_inside_a_file_is_one_line(tmp_path, detector, capsys):
-    """--out under a file (NotADirectoryError): exit 2, one line naming --out, no traceback, nothing written."""
-    frame = write_frame(tmp_path / "000000.png", [[10, 12]])
-    (tmp_path / "notes.txt").write_text("mine")
-    code, stdout, stderr = run(capsys, frame, "--out", tmp_path / "notes.txt" / "out", "--weights", detector, "--quiet")
-    assert code == 2 and stderr.count("\n") == 1 and "Traceback" not in stderr
-    assert "notes.txt/out: cannot write the results here: a part of the path is a file" in stderr
-    assert (tmp_path / "notes.txt").read_text() == "mine"
-
-
-def _truncated_video(path, n=60):
-    writer = cv2.VideoWriter(os.fspath(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (SHAPE[1], SHAPE[0]))
-    for i in range(n):
-        writer.write(cv2.cvtColor(draw_spot_frame(SHAPE, [[10 + i % 40, 12]], dtype=np.uint8), cv2.COLOR_RGB2BGR))
-    writer.release()
-    data = path.read_bytes()
-    path.write_bytes(data[:len(data) // 2])  # cut in the middle: the header still declares n frames
-    return path
-
-
-def test_truncated_video_is_refused_unless_accepted(tmp_path, detector, capsys):
-    """Issue 15, item 6: a video ending before its declared frame count says so; nothing is written."""
-    video = _truncated_video(tmp_path / "cut.avi")
-    code, _, stderr = run(capsys, video, "--out", tmp_path / "out", "--weights", detector, "--quiet")
-    assert code == 2 and stderr.count("\n") == 1 and "Traceback" not in stderr
-    assert "of the 60 frames its container declares" in stderr and "--accept-short-video" in stderr
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+def test_truncated_video_is_used_when_accepted(tmp_path, detector, capsys):
+    """Issue 15, item 6: with --accept-short-video the decoded frames are used and the shortfall is a note.
+    (Without it the video is refused: Testing/test_bad_input_cli_sutures.py.)"""
+    video = truncated_video(tmp_path / "cut.avi", shape=SHAPE)
     code, stdout, stderr = run(capsys, video, "--out", tmp_path / "out", "--weights", detector, "--quiet",
                                "--accept-short-video")
     decoded = int(stdout.split(" frame(s)")[0])
     assert code == 0 and 0 < decoded < 60
     assert f"note: the video ended after {decoded} of the 60 frames" in stderr
     assert len(list((tmp_path / "out" / "point_labels").iterdir())) == decoded
-
-
-@pytest.mark.parametrize("signum, code", [(15, 143), (2, 130)], ids=["SIGTERM", "SIGINT"])
-def test_signal_mid_run_leaves_nothing(tmp_path, detector, signum, code):
-    """Issue 15, item 13: SIGTERM (a scheduler's limit) and Ctrl-C unwind: no staging folder, no results."""
-    import signal
-    import time
-
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for i in range(120):
-        write_frame(frames / f"{i:06d}.png", [[40, 30]], shape=(192, 320))
-    out = tmp_path / "out"
-    # A job started in the background inherits SIGINT ignored (so that Ctrl-C in its terminal spares it), and
-    # Python keeps it ignored: give the child the default disposition, as an interactive command has.
-    proc = subprocess.Popen([sys.executable, "-m", "heatmap_landmarks.cli", "sutures", os.fspath(frames), "--out",
-                             os.fspath(out), "--weights", os.fspath(detector), "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        staged = list(out.glob(".sutures-partial-*/point_labels/*.json")) if out.is_dir() else []
-        if staged:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be interrupted"
-    proc.send_signal(signal.Signals(signum))
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == code, stderr
-    assert stderr.strip().count("\n") == 0 and "Traceback" not in stderr
-    assert list(out.iterdir()) == []  # the staging folder went, nothing was published
 
 
 def test_many_inputs_in_one_process(tmp_path, detector, capsys):

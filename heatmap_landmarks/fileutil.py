@@ -108,6 +108,18 @@ def output_error(out: PathLike, err: OSError) -> InputError:
     return InputError(out, f"cannot write the results here: {why}")
 
 
+def no_space_left(folder: PathLike) -> bool:
+    """Whether the file system of ``folder`` is full (libraries such as SimpleITK report it without an errno)."""
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return False
+
+
+#: What a library's failed write says when :func:`no_space_left`.
+NO_SPACE = _OUTPUT_PROBLEMS[errno.ENOSPC]
+
+
 def _make_folder(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(out, "is a file; the output must be a folder")
@@ -169,6 +181,10 @@ def staged_outputs(out: PathLike, names: Mapping[str, str], *, overwrite: bool =
             yield staging, published
         except OSError as err:
             raise output_error(out, err) from None
+        except InputError as err:  # a writer (SimpleITK, ...) refused a file in the staging folder
+            if err.source is not None and Path(err.source).is_relative_to(staging):
+                raise InputError(out, f"cannot write the results here: {err.problem}") from None
+            raise
         present = {kind: name for kind, name in names.items() if os.path.lexists(staging / name)}
         # One run publishes at a time, so two runs into one folder never mix their entries.
         with _folder_lock(out):

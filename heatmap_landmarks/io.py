@@ -53,6 +53,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputError, PathLike, one_line, refuse_overwrite
+from .fileutil import NO_SPACE, no_space_left
 from .geometry import LPS_TO_RAS, Geometry
 from .pixels import CHANNEL_MODES, GREY_FRAME, RASTER_FORMATS, resolve_channels, stored_channels, unit_rgb
 
@@ -375,6 +376,10 @@ class _LibraryOutput:
         finally:
             cls._lock.release()
         return False
+
+
+#: The public name, for the other readers of the package (:mod:`heatmap_landmarks.video`: FFmpeg's messages).
+LibraryOutput = _LibraryOutput
 
 
 _POINTER = re.compile(r"\b\w+\(0x[0-9a-fA-F]+\):\s*")
@@ -1491,6 +1496,8 @@ def write_image(path: PathLike, array, geometry: Geometry, *, kind: str | None =
             with output:
                 sitk.WriteImage(img, str(tmp_path), useCompression=suffix in (".nrrd", ".mha", ".nii.gz"))
         except RuntimeError as err:
+            if no_space_left(tmp_dir):
+                raise InputError(path, f"cannot write image: {NO_SPACE}") from None
             raise InputError(path, f"cannot write image (SimpleITK: {_sitk_detail(err, output.text)})") from None
         # Header formats (.mhd, .nhdr) come with a data file; move it first so the header never dangles.
         produced = sorted(tmp_dir.iterdir(), key=lambda p: p.name == path.name)

@@ -213,7 +213,7 @@ class VideoFrames(FrameSource):
         try:
             self.fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
             self._count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-            ok, first = cap.read()
+            ok, first = self._read(cap)
         finally:
             cap.release()
         if not ok or first is None:
@@ -236,11 +236,22 @@ class VideoFrames(FrameSource):
         self.short_note = f"{problem}: {decoded} frames used"
 
     def _open(self):
-        cap = cv2.VideoCapture(os.fspath(self.path))
+        from .io import LibraryOutput
+
+        with LibraryOutput():  # FFmpeg's messages ("moov atom not found") stay off the terminal
+            cap = cv2.VideoCapture(os.fspath(self.path))
         if not cap.isOpened():
             cap.release()
             raise InputError(self.path, "cannot be opened as a video (unsupported container or codec, or not a video file)")
         return cap
+
+    @staticmethod
+    def _read(cap):
+        """``cap.read()`` with FFmpeg's decoder messages ("dht: invalid len") kept off the terminal."""
+        from .io import LibraryOutput
+
+        with LibraryOutput():
+            return cap.read()
 
     def __len__(self) -> int:
         return max(self._count, 1)
@@ -250,7 +261,7 @@ class VideoFrames(FrameSource):
         try:
             i = 0
             while True:
-                ok, bgr = cap.read()
+                ok, bgr = self._read(cap)
                 if not ok or bgr is None:
                     break
                 where = f"{os.fspath(self.path)}#{i}"

@@ -211,14 +211,15 @@ def detect_file(input_path, out, *, view: str = "auto", weights=None, device: st
         detection's notes), ``assumed`` (what was assumed about the input,
         :attr:`Image.assumed`, each line printed on stderr when read).
     """
-    from ..io import write_image
+    from ..io import check_path_name, write_image
 
     started = time.perf_counter()
-    out = Path(out)
+    out = check_path_name(out)  # SimpleITK cannot write under a name that is not UTF-8: refuse it before any work
     if out.exists() and not out.is_dir():
         raise InputError(out, "is a file; --out must be a folder")
     names = output_names(name or input_stem(input_path))
     for file_name in names.values():
+        check_path_name(file_name)
         refuse_overwrite(out / file_name, overwrite)
 
     # Bad input fails here, before the model is loaded.

@@ -137,3 +137,32 @@ def test_volumes_without_voxels_are_one_line_and_described_alike(scene, models, 
     assert "has no voxels" in str(err.value) and "\n" not in str(err.value)
     assert logic.describeInput(node) == err.value.problem
     assert scene.GetNumberOfNodes() == before
+
+
+@pytest.mark.parametrize("when", [
+    pytest.param("time point 1", id="first-batch"),
+    pytest.param("time point 6", id="last-batch"),  # issue 15, item 16: a cancel in the last step was ignored
+    pytest.param("adding results", id="adding-results"),  # issue 15, item 16
+])
+def test_cancel_at_any_step_adds_nothing(scene, models, when):
+    """Issue 15, item 16: logic.cancel() during the last progress report of a cine (after the last batch, or
+    while the results are about to be added) stops the run like an earlier cancel: Cancelled, no node added."""
+    from heatmap_landmarks.inference import Cancelled
+
+    frames = [blob_frame((64, 64), list(blob_points("sax", (t, 0)).values())) for t in range(6)]
+    _, _, proxy = mrml.sequence_from_frames([(np.stack([f, f]), selftest.OBLIQUE) for f in frames], "Cancel late",
+                                            scene=scene)
+    logic = CardiacLandmarkGANLogic()
+    seen = []
+
+    def progress(fraction, message):
+        seen.append(message)
+        if when in message and len([m for m in seen if when in m]) == 1:
+            logic.cancel()
+
+    before = scene.GetNumberOfNodes()
+    with pytest.raises(Cancelled):
+        logic.detect(proxy, view="sax", weights=str(models / "identity_sax.json"), batchSize=2,
+                     progressCallback=progress)
+    assert any(when in m for m in seen), seen
+    assert scene.GetNumberOfNodes() == before and not mrml.heatmap_node_ids(scene)

@@ -328,3 +328,29 @@ def test_ui_widgets_bind_to_parameter_node_fields_of_fitting_types():
         assert any(t in fields[name] for t in accepted[widget_class]), (name, widget_class, fields[name])
         if widget_class in ("ctkSliderWidget", "QComboBox"):  # connectors that need bounds / choices
             assert "WithinRange" in fields[name] or "Choice" in fields[name], name
+
+
+@pytest.mark.parametrize("when", [
+    pytest.param("1 of 4", id="first-batch"),
+    pytest.param("4 of 4", id="last-batch"),  # issue 15, item 16: a cancel in the last step was ignored
+])
+def test_cancel_at_any_step_adds_nothing(scene, detector, when):
+    """Issue 15, item 16: logic.cancel() at the report after the last batch stops the run like an earlier
+    cancel: Cancelled, nothing added, and the next run is not cancelled."""
+    from heatmap_landmarks.inference import Cancelled
+
+    sequence, browser, proxy = video(CENTRES, scene=scene)
+    logic = SutureDetectionLogic()
+    seen = []
+
+    def progress(fraction, message):
+        seen.append(message)
+        if message.startswith(when):
+            logic.cancel()
+
+    before = scene.GetNumberOfNodes()
+    with pytest.raises(Cancelled):
+        logic.detect(proxy, weights=detector, batchSize=1, progressCallback=progress)
+    assert any(m.startswith(when) for m in seen), seen
+    assert scene.GetNumberOfNodes() == before and logic.lastResult is None and not mrml.heatmap_node_ids(scene)
+    assert logic.detect(proxy, weights=detector).frameCount == 4, "the next run was cancelled too"
