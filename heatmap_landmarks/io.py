@@ -304,7 +304,7 @@ def _unreachable(path: Path, err: OSError) -> str:
     return f"cannot be reached ({err.strerror})"
 
 
-class _LibraryOutput:
+class LibraryOutput:
     """Keep what SimpleITK, GDCM, MetaIO and libpng print off the terminal; hand it over as text.
 
     Inside the block ITK's warnings are switched off and the process's
@@ -313,7 +313,7 @@ class _LibraryOutput:
     e.g. MetaIO's reason for a failed read. Blocks may nest; one lock keeps
     threads from interleaving their redirections.
 
-    >>> with _LibraryOutput() as out:
+    >>> with LibraryOutput() as out:
     ...     _ = os.write(2, b"MetaImage: Read: Cannot open data file\\n")
     >>> out.text
     'MetaImage: Read: Cannot open data file\\n'
@@ -329,7 +329,7 @@ class _LibraryOutput:
         self.text = ""
         self._start = 0
 
-    def __enter__(self) -> "_LibraryOutput":
+    def __enter__(self) -> "LibraryOutput":
         cls = type(self)
         cls._lock.acquire()
         try:
@@ -378,17 +378,13 @@ class _LibraryOutput:
         return False
 
 
-#: The public name, for the other readers of the package (:mod:`heatmap_landmarks.video`: FFmpeg's messages).
-LibraryOutput = _LibraryOutput
-
-
 _POINTER = re.compile(r"\b\w+\(0x[0-9a-fA-F]+\):\s*")
 
 
 def _sitk_detail(err: Exception, printed: str = "") -> str:
     """The useful last words of a SimpleITK exception (its text is multi-line C++ noise).
 
-    ``printed`` is what the library wrote on stderr meanwhile (:class:`_LibraryOutput`):
+    ``printed`` is what the library wrote on stderr meanwhile (:class:`LibraryOutput`):
     MetaIO puts its reason there, while the exception ends in a stale
     ``Reason: <errno text>`` ("No such file or directory" for a file that
     exists), which is dropped.
@@ -490,7 +486,7 @@ def _read_sitk(path: Path, image_io: str, fmt: str) -> sitk.Image:
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     reader.SetImageIO(image_io)
-    output = _LibraryOutput()
+    output = LibraryOutput()
     try:
         with output:
             reader.ReadImageInformation()
@@ -670,7 +666,7 @@ def _nifti_image(path: Path, info: dict | None, data: np.ndarray | None) -> sitk
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     reader.SetImageIO("NiftiImageIO")
-    output = _LibraryOutput()
+    output = LibraryOutput()
     try:
         with output:
             reader.ReadImageInformation()
@@ -956,7 +952,7 @@ def _read_raster(path: Path, image_io: str, fmt: str) -> _Volumes:
     if not data.startswith(_MAGIC[fmt]):
         raise InputError(path, f"cannot read as {fmt}: the file does not start with a {fmt} signature "
                                f"(corrupt, or another format with a {_suffix(path)} name)")
-    with _LibraryOutput():  # libpng/libjpeg warnings ("iCCP: known incorrect sRGB profile", ...)
+    with LibraryOutput():  # libpng/libjpeg warnings ("iCCP: known incorrect sRGB profile", ...)
         pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None:
         raise InputError(path, f"cannot read as {fmt}: the file is corrupt or truncated")
@@ -971,7 +967,7 @@ def _read_raster(path: Path, image_io: str, fmt: str) -> _Volumes:
         reader.SetFileName(str(path))
         reader.SetImageIO(image_io)
         try:
-            with _LibraryOutput():
+            with LibraryOutput():
                 reader.ReadImageInformation()
             spacing = list(reader.GetSpacing())[:2]
         except RuntimeError:  # e.g. grey+alpha PNG: ITK cannot describe it
@@ -1054,7 +1050,7 @@ def _series_summary(uid: str, files) -> str:
     reader.SetImageIO("GDCMImageIO")
     reader.SetFileName(files[0])
     try:
-        with _LibraryOutput():
+        with LibraryOutput():
             reader.ReadImageInformation()
         description = _meta(reader, "0008|103e") or _meta(reader, "0008|0060") or ""
     except RuntimeError:
@@ -1091,7 +1087,7 @@ def _read_dicom_folder(folder: Path, series_uid: str | None, *, allow_series: bo
         entries.append(check_path_name(folder / n))  # GDCM would hand a bad name to ITK, which aborts
     if not entries:
         raise InputError(folder, "empty folder: no image files in it")
-    output = _LibraryOutput()
+    output = LibraryOutput()
     try:
         with output:
             uids = list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
@@ -1491,7 +1487,7 @@ def write_image(path: PathLike, array, geometry: Geometry, *, kind: str | None =
     tmp_dir = Path(tempfile.mkdtemp(prefix=".tmp-write-", dir=parent))
     try:
         tmp_path = tmp_dir / path.name
-        output = _LibraryOutput()
+        output = LibraryOutput()
         try:
             with output:
                 sitk.WriteImage(img, str(tmp_path), useCompression=suffix in (".nrrd", ".mha", ".nii.gz"))
