@@ -92,7 +92,8 @@ CARDS = [
     ("sigma2-huge-int", _edit("sutures", lambda c: c.__setitem__("sigma2", 10**400)), "sigma2", "positive number"),
     ("spacing-1e300", _edit("cardiac_sax", lambda c: c.__setitem__("input_spacing_mm", 1e300)),
      "input_spacing_mm", "at most 100"),
-    ("tether-without-spacing", _edit("cardiac_sax", lambda c: c.__setitem__("input_spacing_mm", None)),
+    ("tether-without-spacing", _edit("cardiac_sax", lambda c: (c["decoder"].__setitem__("rvi_max_distance_mm", 60.0),
+                                                                c.__setitem__("input_spacing_mm", None))),
      "decoder.rvi_max_distance_mm", "input_spacing_mm"),
     ("metrics-nested-100000", lambda: json.dumps(_card("sutures"))[:-1] + ', "notes2": ' + _deep() + "}",
      "nested 100001 levels", "at most 32"),
@@ -113,9 +114,10 @@ def test_bad_card_is_refused_on_load_naming_file_and_field(tmp_path, make, field
 @pytest.mark.parametrize("name", ["cardiac_sax", "cardiac_lax", "sutures"])
 def test_shipped_cards_still_load(tmp_path, name):
     card = load_card(WEIGHTS_DIR / f"{name}.json")
-    stored = _card(name)["decoder"]  # format 1: the test-time rotations sit in the decoder there
+    raw = _card(name)
+    stored = raw["decoder"]  # format 1: the test-time rotations sit in the decoder; format 2: beside it
     assert card.decoder == {k: v for k, v in stored.items() if k != "rotations"}
-    assert card.rotations == stored.get("rotations", 1)
+    assert card.rotations == (stored.get("rotations", 1) if raw["format_version"] == 1 else raw.get("rotations", 1))
 
 
 # --------------------------------------------------------------------------- AdaptOR / labelme JSON
