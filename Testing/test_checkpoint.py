@@ -267,8 +267,8 @@ def test_training_state_round_trip_without_pickle(tmp_path):
 
 def test_format_1_card_rotations_move_out_of_the_decoder(tmp_path):
     """A format-1 card kept the test-time rotations as decoder.rotations: it reads as rotations, decoder without it."""
-    old = json.loads((WEIGHTS_DIR / "cardiac_sax.json").read_text())
-    assert old["format_version"] == 1 and old["decoder"]["rotations"] == 4  # the shipped cards are format 1
+    old = json.loads((WEIGHTS_DIR / "cardiac_lax.json").read_text())
+    assert old["format_version"] == 1 and old["decoder"]["rotations"] == 4  # the shipped LAX card is format 1
     card = ModelCard.from_dict(old)
     assert card.rotations == 4 and "rotations" not in card.decoder and card.format_version == FORMAT_VERSION
     assert ModelCard.from_json(card.to_json()) == card

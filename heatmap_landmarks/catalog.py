@@ -20,7 +20,7 @@ def load_catalog() -> dict:
     """The catalogue as ``{key: {"card": file name, "title", "task", "view"}}``.
 
     >>> sorted(load_catalog())
-    ['cardiac_lax', 'cardiac_sax', 'cardiac_sax_phantom', 'sutures']
+    ['cardiac_lax', 'cardiac_sax', 'cardiac_sax_phantom', 'sutures', 'sutures_phantom']
     """
     with open(CATALOG_FILE, encoding="utf-8") as f:
         return json.load(f)
