@@ -267,6 +267,9 @@ def test_out_in_an_immutable_folder(tmp_path, cardiac_models, immutable_folder, 
 
 
 # --------------------------------------------------------------------------- item 13: SIGTERM and SIGINT
+FRAMES = 1000  # enough frames that the run is still busy when the signal arrives (about 0.3 s of work here)
+
+
 @pytest.mark.parametrize("signum, code, words", [
     pytest.param(signal.SIGTERM, 143, "terminated (SIGTERM); nothing was written", id="SIGTERM"),  # item 13
     pytest.param(signal.SIGINT, 130, "interrupted", id="SIGINT"),  # item 13 (held already)
@@ -276,7 +279,7 @@ def test_signal_mid_run_leaves_nothing(signum, code, words, tmp_path, cardiac_mo
 
     The progress bar (stderr) tells when the frames are being processed; its
     lines are left out before the one-line check."""
-    frames = np.stack([blob_frame((256, 256), list(blob_points("lax", (0.0, t % 5)).values())) for t in range(400)])
+    frames = np.stack([blob_frame((256, 256), list(blob_points("lax", (0.0, t % 5)).values())) for t in range(FRAMES)])
     cine = write_image(tmp_path / "long.nii.gz", frames, OBLIQUE, kind="2d+t")
     out = tmp_path / "out"
     before = snapshot(tmp_path)
@@ -287,15 +290,15 @@ def test_signal_mid_run_leaves_nothing(signum, code, words, tmp_path, cardiac_mo
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = b""
     deadline = time.monotonic() + 240
-    while b"/400" not in seen and time.monotonic() < deadline and proc.poll() is None:
-        seen += os.read(proc.stderr.fileno(), 256)  # tqdm's bar: "  3%|...| 12/400 ..."
+    while f"/{FRAMES}".encode() not in seen and time.monotonic() < deadline and proc.poll() is None:
+        seen += os.read(proc.stderr.fileno(), 256)  # tqdm's bar: "  3%|...| 12/1000 ..."
     assert proc.poll() is None, "the run ended before it could be interrupted"
-    time.sleep(0.5)
+    # no pause: the identity model runs ~3000 frames/s, so the signal must go as soon as the bar shows
     proc.send_signal(signum)
     stdout, rest = proc.communicate(timeout=120)
     stderr = (seen + rest).decode("utf-8", "replace")
     messages = [line for part in stderr.split("\n") for line in [part.split("\r")[-1]]
-                if line and "/400" not in line]
+                if line and f"/{FRAMES}" not in line]
     assert proc.returncode == code, stderr[-2000:]
     assert messages == [f"heatmap-landmarks cardiac: {words}"], messages
     assert "Traceback" not in stderr and stdout == b""

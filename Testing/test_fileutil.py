@@ -69,3 +69,30 @@ def test_full_disk_message_names_the_folder_not_the_staging_path(tmp_path):
         full.flush()
     err = output_error(tmp_path / "out", caught.value)
     assert str(err) == f"{tmp_path / 'out'}: cannot write the results here: no space left on the device"
+
+
+def test_a_failed_run_leaves_no_folder_it_made_and_keeps_the_users(tmp_path):
+    """Issue 15, item 13: an interrupted or failed run leaves no empty --out (nor parents) that it created itself,
+    while a folder that was there before, or one that holds something else, stays."""
+    out = tmp_path / "new" / "deeper" / "out"
+    with pytest.raises(KeyboardInterrupt):
+        with staged_outputs(out, {"table": "a.csv"}) as (staging, _):
+            (staging / "a.csv").write_text("x")
+            raise KeyboardInterrupt
+    assert sorted(tmp_path.iterdir()) == []
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    with pytest.raises(RuntimeError):
+        with staged_outputs(mine / "out", {"table": "a.csv"}):
+            (mine / "notes.txt").write_text("the user's")  # something else appears meanwhile in a parent
+            raise RuntimeError("failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"] and sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    with pytest.raises(RuntimeError):
+        with staged_outputs(existing, {"table": "a.csv"}):
+            raise RuntimeError("failed")
+    assert existing.is_dir() and list(existing.iterdir()) == []
+    with staged_outputs(tmp_path / "ok", {"table": "a.csv"}) as (staging, published):
+        (staging / "a.csv").write_text("x")
+    assert (tmp_path / "ok" / "a.csv").read_text() == "x" and published["table"] == tmp_path / "ok" / "a.csv"

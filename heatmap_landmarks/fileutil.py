@@ -120,13 +120,29 @@ def no_space_left(folder: PathLike) -> bool:
 NO_SPACE = _OUTPUT_PROBLEMS[errno.ENOSPC]
 
 
-def _make_folder(out: Path) -> None:
+def _make_folder(out: Path) -> list[Path]:
+    """Create ``out`` (and missing parents); returns the folders this call created, ``out`` first."""
     if out.exists() and not out.is_dir():
         raise InputError(out, "is a file; the output must be a folder")
+    created = []
+    folder = out
+    while not os.path.lexists(folder) and folder != folder.parent:
+        created.append(folder)
+        folder = folder.parent
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise output_error(out, err) from None
+    return created
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed run created, deepest first, as long as they are empty (another run's may not be)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 @contextlib.contextmanager
@@ -158,7 +174,8 @@ def staged_outputs(out: PathLike, names: Mapping[str, str], *, overwrite: bool =
     as a whole, so nothing of an earlier, longer run stays behind. Without
     ``overwrite`` an existing entry is refused (also one that another run
     published meanwhile); with it, the old entry is removed. The staging folder
-    is removed in every case, so a failure leaves nothing partial, and an
+    is removed in every case, so a failure leaves nothing partial (nor the
+    folders ``out`` and its parents if this call made them and they stayed empty), and an
     ``OSError`` of the folder (full disk, read-only, no permission) becomes one
     line naming ``out``.
 
@@ -170,10 +187,11 @@ def staged_outputs(out: PathLike, names: Mapping[str, str], *, overwrite: bool =
     (['a.csv', 'labels'], ['labels', 'table'])
     """
     out = Path(out)
-    _make_folder(out)
+    created = _make_folder(out)
     try:
         staging = Path(tempfile.mkdtemp(prefix=prefix, dir=out))
     except OSError as err:
+        _remove_if_empty(created)
         raise output_error(out, err) from None
     published: dict = {}
     try:
@@ -202,3 +220,5 @@ def staged_outputs(out: PathLike, names: Mapping[str, str], *, overwrite: bool =
                 raise output_error(out, err) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if not published:  # a run that failed or was interrupted leaves no folder it made, either
+            _remove_if_empty(created)
