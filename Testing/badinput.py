@@ -259,3 +259,34 @@ def assert_refused(command: str, code: int, stdout: str, stderr: str, *, expecte
                 del after[key]  # created, but empty: any entry inside it would remain in ``after``
         assert after == before, sorted(set(after) ^ set(before)) or "a file was changed"
     return line
+
+
+def write_edited_card(folder: Path, card_path, edit) -> Path:
+    """``folder/bad_card.json``: a copy of the model card ``card_path`` (its weights copied beside it), changed by
+    ``edit(card_dict)``; returns its path."""
+    import json
+    import shutil
+
+    folder.mkdir()
+    card = json.loads(Path(card_path).read_text(encoding="utf-8"))
+    shutil.copy(Path(card_path).with_suffix(".safetensors"), folder / card["weights_file"])
+    edit(card)
+    (folder / "bad_card.json").write_text(json.dumps(card), encoding="utf-8")
+    return folder / "bad_card.json"
+
+
+def assert_refused_on_tmpfs(command: str, argv, *, mount: Path, out: Path, inside: str, options: str, pattern: str,
+                            wrap, folder: Path) -> None:
+    """Run ``heatmap-landmarks <command> argv`` with a tmpfs (``options``) mounted on ``mount`` (``wrap``: the
+    ``mounted_tmpfs`` fixture) and ``--out`` ``out`` on it (``inside``: its name there, "" for the mount itself):
+    refused in one line naming ``out`` (never the staging path), at most the empty ``out`` left on the tmpfs, and
+    the tree under ``folder`` unchanged."""
+    listing = folder / "listing.txt"
+    before = snapshot(folder)
+    result = run_child([command, *argv, "--quiet"], wrap=wrap(mount, options, listing))
+    line = assert_refused(command, *result, pattern=pattern, names=[f"{out}: cannot write the results here"])
+    assert "partial" not in line
+    left = [entry for entry in listing.read_text().splitlines() if entry and not entry.endswith(":")]
+    assert left in ([], [inside] if inside else []), left  # at most the (empty) --out folder itself
+    listing.unlink()
+    assert snapshot(folder) == before

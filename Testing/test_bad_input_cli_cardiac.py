@@ -15,9 +15,7 @@ the input-copying checkpoint of :mod:`heatmap_landmarks.testing`.
 """
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -28,8 +26,9 @@ import cv2
 import numpy as np
 import pytest
 
-from badinput import (assert_refused, bad_name, dicom, newline_name, nifti_with, ramp, run_child, run_cli,
-                      series_with_truncated_slice, snapshot, symlink_loop, truncated, two_component, write_dicom)
+from badinput import (assert_refused, assert_refused_on_tmpfs, bad_name, dicom, newline_name, nifti_with, ramp,
+                      run_child, run_cli, series_with_truncated_slice, snapshot, symlink_loop, truncated, two_component,
+                      write_dicom, write_edited_card)
 from heatmap_landmarks.geometry import Geometry
 from heatmap_landmarks.io import write_image
 from heatmap_landmarks.testing import blob_frame, blob_points, save_identity_checkpoint
@@ -58,13 +57,7 @@ def image(make, *argv):
 def edited_card(edit, view: str = "lax"):
     """A copy of the input-copying card (``bad_card.json`` beside its weights) changed by ``edit(card_dict)``."""
     def make(d: Path, m) -> list:
-        folder = d / "card"
-        folder.mkdir()
-        card = json.loads(Path(m[view]).read_text(encoding="utf-8"))
-        shutil.copy(Path(m[view]).with_suffix(".safetensors"), folder / card["weights_file"])
-        edit(card)
-        (folder / "bad_card.json").write_text(json.dumps(card), encoding="utf-8")
-        return [lax_cine(d), "--weights", folder / "bad_card.json"]
+        return [lax_cine(d), "--weights", write_edited_card(d / "card", m[view], edit)]
     return make
 
 
@@ -241,18 +234,11 @@ def test_out_on_a_read_only_or_full_file_system(options, inside, pattern, tmp_pa
     mount = tmp_path / "mnt"
     mount.mkdir()
     out = mount / inside if inside else mount
-    listing = tmp_path / "listing.txt"
     frames = np.stack([blob_frame((128, 128), list(blob_points("lax", (0.0, t)).values())) for t in range(6)])
     cine = write_image(tmp_path / "cine.nii.gz", frames, OBLIQUE, kind="2d+t")
-    before = snapshot(tmp_path)
-    result = run_child(["cardiac", cine, "--view", "lax", "--out", out, "--weights", cardiac_models["lax"], "--quiet"],
-                       wrap=mounted_tmpfs(mount, options, listing))
-    line = assert_refused("cardiac", *result, pattern=pattern, names=[f"{out}: cannot write the results here"])
-    assert ".partial" not in line
-    left = [entry for entry in listing.read_text().splitlines() if entry and not entry.endswith(":")]
-    assert left in ([], [inside] if inside else []), left  # at most the (empty) --out folder itself
-    listing.unlink()
-    assert snapshot(tmp_path) == before
+    assert_refused_on_tmpfs("cardiac", [cine, "--view", "lax", "--out", out, "--weights", cardiac_models["lax"]],
+                            mount=mount, out=out, inside=inside, options=options, pattern=pattern,
+                            wrap=mounted_tmpfs, folder=tmp_path)
 
 
 def test_out_in_an_immutable_folder(tmp_path, cardiac_models, immutable_folder, capfd):

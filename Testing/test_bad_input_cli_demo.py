@@ -7,26 +7,18 @@ traceback, and nothing written: no phantom inputs, no results.
 """
 from __future__ import annotations
 
-import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from badinput import assert_refused, run_cli, snapshot
+from badinput import assert_refused, run_cli, snapshot, write_edited_card
 
 
 def edited_card(view: str, edit):
     """A copy of the input-copying ``view`` card (``bad_card.json`` beside its weights) changed by ``edit``."""
     def make(d: Path, m) -> list:
-        folder = d / "card"
-        folder.mkdir()
-        card = json.loads(Path(m[view]).read_text(encoding="utf-8"))
-        shutil.copy(Path(m[view]).with_suffix(".safetensors"), folder / card["weights_file"])
-        edit(card)
-        (folder / "bad_card.json").write_text(json.dumps(card), encoding="utf-8")
-        return [f"--weights-{view}", folder / "bad_card.json"]
+        return [f"--weights-{view}", write_edited_card(d / "card", m[view], edit)]
     return make
 
 

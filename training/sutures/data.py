@@ -301,7 +301,12 @@ class UnlabelledSource:
         return len(self.paths)
 
     def groups(self) -> list[str]:
-        return [Path(r).parts[0] if len(Path(r).parts) > 1 else "unlabelled" for r in self.rel]
+        return [self._group(r) for r in self.rel]
+
+    @staticmethod
+    def _group(rel: str) -> str:
+        parts = Path(rel).parts
+        return parts[0] if len(parts) > 1 else "unlabelled"
 
     def __getitem__(self, index: int) -> Frame:
         if not 0 <= index < len(self):
@@ -314,7 +319,7 @@ class UnlabelledSource:
             if self.cache:
                 self._cache[index] = image
         parts = Path(self.rel[index]).parts
-        return Frame(image.copy(), np.zeros((0, 2), np.float32), self.groups()[index],
+        return Frame(image.copy(), np.zeros((0, 2), np.float32), self._group(self.rel[index]),
                      parts[1] if len(parts) > 2 else "unlabelled", parts[-1])
 
 
